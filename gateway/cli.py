@@ -1,0 +1,127 @@
+"""``harvest-gateway``: the command line (``serve``, ``check-policy``; ``cassettes`` tools)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from aiohttp import web
+
+from gateway.policy.load import PolicyError
+from gateway.settings import LogFormat, Mode, RecordMode, Settings, env_defaults
+from gateway.web.app import create_app, resolve_policy
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _serve_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], env: dict[str, str]
+) -> None:
+    p = sub.add_parser("serve", help="run the gateway")
+    d = Settings()
+    p.add_argument("--host", default=env.get("host", d.host))
+    p.add_argument("--port", type=int, default=int(env.get("port", d.port)))
+    p.add_argument("--upstream", default=env.get("upstream", d.upstream))
+    p.add_argument("--id-upstream", default=env.get("id_upstream", d.id_upstream))
+    p.add_argument("--public-url", default=env.get("public_url"))
+    p.add_argument("--policy", default=env.get("policy"))
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=env.get("mode", d.mode))
+    p.add_argument(
+        "--record-mode",
+        choices=[m.value for m in RecordMode],
+        default=env.get("record_mode", d.record_mode),
+    )
+    p.add_argument("--cassette-dir", default=env.get("cassette_dir", d.cassette_dir))
+    p.add_argument("--cassette", default=env.get("cassette", d.cassette))
+    p.add_argument("--redis-url", default=env.get("redis_url") or None)
+    env_quota = [q for q in env.get("quota", "").split(",") if q.strip()]
+    p.add_argument("--quota", action="append", default=None, metavar="NAME=N/W")
+    p.set_defaults(env_quota=env_quota)
+    p.add_argument(
+        "--log-format",
+        choices=[f.value for f in LogFormat],
+        default=env.get("log_format", d.log_format),
+    )
+    p.add_argument("--admin-token", default=env.get("admin_token") or None)
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=float(env.get("shutdown_timeout", d.shutdown_timeout)),
+    )
+    p.add_argument(
+        "--replay-repeat-last",
+        action="store_true",
+        default=env.get("replay_repeat_last", "").lower() in ("1", "true", "yes"),
+        help="in replay, keep answering the last recorded response once a request's are used up",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        host=args.host,
+        port=args.port,
+        upstream=args.upstream,
+        id_upstream=args.id_upstream,
+        public_url=args.public_url,
+        policy=args.policy,
+        mode=Mode(args.mode),
+        record_mode=RecordMode(args.record_mode),
+        cassette_dir=args.cassette_dir,
+        cassette=args.cassette,
+        redis_url=args.redis_url,
+        quota=tuple(args.quota if args.quota is not None else args.env_quota),
+        log_format=LogFormat(args.log_format),
+        admin_token=args.admin_token,
+        shutdown_timeout=args.shutdown_timeout,
+        replay_repeat_last=args.replay_repeat_last,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    try:
+        app = create_app(settings)
+    except PolicyError as exc:
+        print(f"harvest-gateway: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_timeout,
+        handler_cancellation=True,
+    )
+    return 0
+
+
+def cmd_check_policy(args: argparse.Namespace) -> int:
+    try:
+        policy = resolve_policy(Settings(policy=args.policy, quota=tuple(args.quota or ())))
+    except PolicyError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    quotas = ", ".join(f"{q.name}={q.limit}/{q.window:g}s" for q in policy.quotas)
+    print(f"ok: {policy.name}: quotas {quotas}; {len(policy.cache.rules)} cache rules")  # noqa: T201
+    return 0
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    env = env_defaults(environ)
+    parser = argparse.ArgumentParser(prog="harvest-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub, env)
+    p = sub.add_parser("check-policy", help="validate a policy file and print its quotas")
+    p.add_argument("--policy", default=env.get("policy"))
+    p.add_argument("--quota", action="append", metavar="NAME=N/W")
+    return parser
+
+
+COMMANDS: dict[str, Command] = {"serve": cmd_serve, "check-policy": cmd_check_policy}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](args)

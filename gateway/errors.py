@@ -1,0 +1,54 @@
+"""Errors the gateway answers itself, always as JSON ``{"error", "error_description", ...}``.
+
+GatewayError
+├── BadRequest (400)          malformed request, GET with a body, bad JSON
+├── Unauthorized (401)        no credential (Harvest's own shape)
+├── NotFound (404)            not a gateway or Harvest path
+├── PayloadTooLarge (413)
+├── UpstreamUnavailable (502) upstream refused, reset or sent garbage
+├── QuotaExhausted (503)      the wait for a quota slot would exceed the caller's maximum
+└── UpstreamTimeout (504)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(eq=False)
+class GatewayError(Exception):
+    status: int
+    code: str
+    description: str
+    headers: dict[str, str] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "error_description": self.description, **self.detail}
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.description}"
+
+
+def bad_request(code: str, description: str, **detail: Any) -> GatewayError:
+    return GatewayError(400, code, description, detail=detail)
+
+
+def upstream_unavailable(description: str) -> GatewayError:
+    return GatewayError(502, "upstream_unavailable", description)
+
+
+def upstream_timeout(description: str) -> GatewayError:
+    return GatewayError(504, "upstream_timeout", description)
+
+
+def quota_exhausted(description: str, retry_after: float, **detail: Any) -> GatewayError:
+    seconds = max(1, int(retry_after + 0.999))
+    return GatewayError(
+        503,
+        "quota_wait_exceeded",
+        description,
+        headers={"Retry-After": str(seconds)},
+        detail={"retry_after": seconds, **detail},
+    )

@@ -1,0 +1,77 @@
+"""The request and response as the pipeline sees them; no aiohttp server or client types."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from multidict import CIMultiDict
+
+from gateway.core.routes import Route
+
+
+@dataclass(slots=True, kw_only=True)
+class Exchange:
+    """One caller request, validated and normalised, on its way upstream."""
+
+    method: str
+    route: Route
+    raw_query: str  # byte-exact, as the caller sent it (percent-encoding kept)
+    headers: CIMultiDict[str]  # what goes upstream: hop-by-hop stripped, injections applied
+    body: bytes
+    account_id: str | None
+    principal: str | None  # digest of the credential, never the token
+    request_id: str
+    received: float  # monotonic time the gateway got it
+    caller_headers: CIMultiDict[str]  # as received (read by stages: Cache-Control, X-Gateway-*)
+    notes: dict[str, Any] = field(default_factory=dict)  # stage annotations for logs/headers
+
+    @property
+    def target(self) -> str:
+        return self.route.path + ("?" + self.raw_query if self.raw_query else "")
+
+
+@dataclass(slots=True, kw_only=True)
+class Reply:
+    """A response: either a whole ``body`` or a ``stream`` of chunks (never both)."""
+
+    status: int
+    reason: str = ""
+    headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
+    body: bytes | None = None
+    stream: AsyncIterator[bytes] | None = None
+    release: Callable[[], None] | None = None  # frees the upstream connection of a stream
+
+    async def read(self) -> bytes:
+        """Buffer a streamed reply (for stages that must see the whole body)."""
+        if self.body is None:
+            chunks = []
+            if self.stream is not None:
+                async for chunk in self.stream:
+                    chunks.append(chunk)
+            self.body = b"".join(chunks)
+            self.stream = None
+            if self.release is not None:
+                self.release()
+                self.release = None
+        return self.body
+
+
+CallNext = Callable[[Exchange], Awaitable[Reply]]
+Stage = Callable[[Exchange, CallNext], Awaitable[Reply]]
+
+
+def compose(stages: list[Stage], terminal: CallNext) -> CallNext:
+    """Wrap ``terminal`` in ``stages``, first stage outermost."""
+    handler = terminal
+    for stage in reversed(stages):
+        handler = _bind(stage, handler)
+    return handler
+
+
+def _bind(stage: Stage, call_next: CallNext) -> CallNext:
+    async def run(exchange: Exchange) -> Reply:
+        return await stage(exchange, call_next)
+
+    return run

@@ -1,0 +1,23 @@
+"""Innermost stage: time the upstream call and count what came back."""
+
+from __future__ import annotations
+
+from gateway.clock import Clock
+from gateway.model import CallNext, Exchange, Reply, Stage
+from gateway.telemetry.metrics import Metrics, status_class
+
+
+def upstream_timing(clock: Clock, metrics: Metrics) -> Stage:
+    async def stage(exchange: Exchange, call_next: CallNext) -> Reply:
+        started = clock.monotonic()
+        reply = await call_next(exchange)
+        elapsed = clock.monotonic() - started
+        upstream = exchange.route.upstream.value
+        exchange.notes["upstream_ms"] = round(elapsed * 1000, 2)
+        metrics.upstream_duration.labels(upstream).observe(elapsed)
+        metrics.upstream_responses.labels(upstream, status_class(reply.status)).inc()
+        if reply.status == 429:
+            metrics.upstream_429.inc()
+        return reply
+
+    return stage

@@ -1,0 +1,74 @@
+"""Runtime settings: frozen, keyword-only; the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    PROXY = "proxy"
+    RECORD = "record"
+    REPLAY = "replay"
+
+
+class RecordMode(StrEnum):
+    ONCE = "once"
+    NEW_EPISODES = "new_episodes"
+    ALL = "all"
+    NONE = "none"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+ENV_PREFIX = "HARVEST_GATEWAY_"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    upstream: str = "https://api.harvestapp.com"
+    id_upstream: str = "https://id.getharvest.com"
+    public_url: str | None = None  # None: http://{host}:{port}
+    policy: str | None = None  # None: the shipped Harvest v2 policy
+    mode: Mode = Mode.PROXY
+    record_mode: RecordMode = RecordMode.ONCE
+    cassette_dir: str = "cassettes"
+    cassette: str = "default"
+    redis_url: str | None = None
+    quota: tuple[str, ...] = ()  # NAME=N/W overrides
+    log_format: LogFormat = LogFormat.JSON
+    admin_token: str | None = None  # guards the destructive parts of /_gateway/
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    total_timeout: float = 60.0
+    shutdown_timeout: float = 30.0
+    max_body: int = 32 * 1024 * 1024
+    replay_repeat_last: bool = False
+
+    @property
+    def public_origin(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def upstream_origin(self) -> str:
+        return self.upstream.rstrip("/")
+
+    @property
+    def id_upstream_origin(self) -> str:
+        return self.id_upstream.rstrip("/")
+
+
+def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``HARVEST_GATEWAY_FOO_BAR`` → ``{"foo_bar": value}`` for every set variable."""
+    env = os.environ if environ is None else environ
+    return {k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}

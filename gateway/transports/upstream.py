@@ -1,0 +1,147 @@
+"""Forward an exchange to Harvest (or Harvest ID) over one pooled aiohttp session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.core.headers import hop_by_hop
+from gateway.core.links import rewrite_links, rewrite_url
+from gateway.core.routes import Upstream
+from gateway.errors import upstream_timeout, upstream_unavailable
+from gateway.model import Exchange, Reply
+
+# The body is decoded by aiohttp, so its framing headers no longer describe what we send.
+_DROP_FROM_UPSTREAM = frozenset({"content-encoding", "content-length"})
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpstreamConfig:
+    api: str  # origin, no trailing slash
+    id: str
+    public: str
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    total_timeout: float = 60.0
+    max_connections: int = 100
+    max_buffered_json: int = 32 * 1024 * 1024
+
+
+class UpstreamTransport:
+    """Owns the process's one ``ClientSession``; created and closed by the app's lifecycle."""
+
+    def __init__(self, config: UpstreamConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+        self._origins = (config.api, config.id)
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.config.max_connections,
+            limit_per_host=self.config.max_connections,
+            keepalive_timeout=30.0,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self.config.total_timeout,
+            sock_connect=self.config.connect_timeout,
+            sock_read=self.config.read_timeout,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def url_for(self, exchange: Exchange) -> URL:
+        base = self.config.api if exchange.route.upstream is Upstream.API else self.config.id
+        return URL(base + exchange.target, encoded=True)
+
+    async def handle(self, exchange: Exchange) -> Reply:
+        if self._session is None:
+            raise upstream_unavailable("the gateway is not started or is shutting down")
+        url = self.url_for(exchange)
+        try:
+            resp = await self._session.request(
+                exchange.method,
+                url,
+                headers=exchange.headers,
+                data=exchange.body or None,
+                allow_redirects=False,
+            )
+        except TimeoutError as exc:
+            raise upstream_timeout(f"{url.host} did not answer in time") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise upstream_unavailable(f"cannot connect to {url.host}:{url.port}") from exc
+        except aiohttp.ClientError as exc:
+            raise upstream_unavailable(f"{url.host} failed: {type(exc).__name__}") from exc
+        try:
+            return await self._reply(resp)
+        except BaseException:
+            resp.release()
+            raise
+
+    async def _reply(self, resp: aiohttp.ClientResponse) -> Reply:
+        drop = hop_by_hop(resp.headers.items()) | _DROP_FROM_UPSTREAM
+        headers: CIMultiDict[str] = CIMultiDict(
+            (k, v) for k, v in resp.headers.items() if k.lower() not in drop
+        )
+        if "Location" in headers:
+            headers["Location"] = self._public(headers["Location"])
+        reply = Reply(status=resp.status, reason=resp.reason or "", headers=headers)
+        length = resp.content_length
+        json_like = "json" in resp.headers.get("Content-Type", "").lower()
+        if json_like and (length is None or length <= self.config.max_buffered_json):
+            body = await _read(resp)
+            reply.body = rewrite_links(body, self._origins, self.config.public)
+            return reply
+        if resp.method == "HEAD" or resp.status in (204, 304):
+            reply.body = b""
+            resp.release()
+            return reply
+        reply.stream = _iterate(resp)
+        reply.release = resp.release
+        return reply
+
+    def _public(self, url: str) -> str:
+        for origin in self._origins:
+            new = rewrite_url(url, origin, self.config.public)
+            if new != url:
+                return new
+        return url
+
+
+async def _read(resp: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await resp.read()
+    except TimeoutError as exc:
+        raise upstream_timeout("the upstream stopped sending its response") from exc
+    except aiohttp.ClientError as exc:
+        raise upstream_unavailable(
+            f"the upstream response was cut short ({type(exc).__name__})"
+        ) from exc
+    finally:
+        resp.release()
+
+
+async def _iterate(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            yield chunk
+    except (TimeoutError, aiohttp.ClientError, asyncio.CancelledError):
+        resp.close()
+        raise
+    finally:
+        resp.release()

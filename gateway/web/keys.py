@@ -1,0 +1,24 @@
+"""Every ``web.AppKey`` the gateway stores on its application, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from gateway.clock import Clock
+from gateway.model import CallNext
+from gateway.policy.schema import Policy
+from gateway.settings import Settings
+from gateway.telemetry.metrics import Metrics
+
+ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
+
+SETTINGS = web.AppKey("settings", Settings)
+POLICY = web.AppKey("policy", Policy)
+CLOCK = web.AppKey("clock", Clock)
+METRICS = web.AppKey("metrics", Metrics)
+LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
+PIPELINE: web.AppKey[CallNext] = web.AppKey("pipeline")
+READY_CHECKS: web.AppKey[list[tuple[str, ReadyCheck]]] = web.AppKey("ready_checks")

@@ -1,0 +1,167 @@
+"""The catch-all handler: aiohttp request → validated ``Exchange`` → pipeline → response."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.core.headers import Caller, Reject, check_api_request, hop_by_hop
+from gateway.core.routes import Route, RouteError, Upstream, resolve
+from gateway.errors import GatewayError
+from gateway.model import Exchange, Reply
+from gateway.telemetry.metrics import status_class
+from gateway.web import keys
+from gateway.web.respond import error_response, json_response, send_reply
+
+# Never forwarded upstream: framing is aiohttp's job, encoding is negotiated by the session,
+# X-Gateway-* talk to us, X-Forwarded-* are rebuilt, cookies are not Harvest API's business.
+_NOT_FORWARDED = frozenset(
+    {"host", "content-length", "accept-encoding", "cookie", "x-forwarded-for",
+     "x-forwarded-proto", "x-forwarded-host", "forwarded"}
+)  # fmt: skip
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id_of(request: web.Request) -> str:
+    given = request.headers.get("X-Request-Id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise GatewayError(413, "body_too_large", f"The request body exceeds {limit} bytes.")
+    if not request.body_exists:
+        return b""
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError(413, "body_too_large", f"The request body exceeds {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def forward_headers(request: web.Request, caller: Caller) -> CIMultiDict[str]:
+    drop = hop_by_hop(request.headers.items()) | _NOT_FORWARDED
+    out: CIMultiDict[str] = CIMultiDict(
+        (k, v)
+        for k, v in request.headers.items()
+        if k.lower() not in drop and not k.lower().startswith("x-gateway-")
+    )
+    if caller.user_agent and "User-Agent" not in out:
+        out["User-Agent"] = caller.user_agent
+    if caller.strip_body:
+        out.popall("Content-Type", None)
+    prior = request.headers.get("X-Forwarded-For")
+    peer = request.remote or "unknown"
+    out["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
+    out["X-Forwarded-Proto"] = request.scheme
+    return out
+
+
+def route_of(request: web.Request) -> Route:
+    try:
+        return resolve(request.raw_path.split("?", 1)[0])
+    except RouteError as exc:
+        raise GatewayError(404, "not_found", f"{exc}.") from exc
+
+
+async def build_exchange(request: web.Request, route: Route, request_id: str) -> Exchange:
+    app = request.app
+    settings, policy = app[keys.SETTINGS], app[keys.POLICY]
+    body = await read_body(request, settings.max_body)
+    verdict = check_api_request(
+        method=request.method,
+        headers=request.headers,
+        query=request.query,
+        body=body,
+        rules=policy.headers,
+        needs_account=route.upstream is Upstream.API,
+    )
+    if isinstance(verdict, Reject):
+        app[keys.METRICS].rejections.labels(verdict.error).inc()
+        raise GatewayError(verdict.status, verdict.error, verdict.description)
+    headers = forward_headers(request, verdict)
+    for name, value in policy.headers.inject:
+        headers[name] = value
+    return Exchange(
+        method=request.method,
+        route=route,
+        raw_query=request.raw_path.partition("?")[2],
+        headers=headers,
+        body=b"" if verdict.strip_body else body,
+        account_id=verdict.account_id,
+        principal=verdict.principal,
+        request_id=request_id,
+        received=app[keys.CLOCK].monotonic(),
+        caller_headers=CIMultiDict(request.headers),
+    )
+
+
+async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    clock, metrics, log = app[keys.CLOCK], app[keys.METRICS], app[keys.LOGGER]
+    started = clock.monotonic()
+    request_id = request_id_of(request)
+    exchange: Exchange | None = None
+    status, route = 500, "/{unrouted}"
+    reply: Reply | None = None
+    metrics.in_flight.inc()
+    try:
+        try:
+            resolved = route_of(request)
+            route = resolved.template
+            exchange = await build_exchange(request, resolved, request_id)
+            reply = await app[keys.PIPELINE](exchange)
+        except GatewayError as exc:
+            resp: web.StreamResponse = error_response(exc)
+            if exc.status in (502, 504):
+                metrics.upstream_errors.labels(exc.code).inc()
+        else:
+            decorate(reply, exchange, request_id)
+            resp = await send_reply(request, reply)
+        resp.headers["X-Request-Id"] = request_id
+        status = resp.status
+        return resp
+    finally:
+        metrics.in_flight.dec()
+        elapsed = clock.monotonic() - started
+        notes = exchange.notes if exchange else {}
+        cache = str(notes.get("cache", "none"))
+        metrics.requests.labels(route, request.method, status_class(status), cache).inc()
+        metrics.request_duration.labels(request.method).observe(elapsed)
+        log.info(
+            "request",
+            request_id=request_id,
+            account_id=exchange.account_id if exchange else None,
+            method=request.method,
+            route=route,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+            queue_wait_ms=notes.get("queue_wait_ms", 0),
+            upstream_ms=notes.get("upstream_ms"),
+            cache=cache,
+        )
+
+
+def decorate(reply: Reply, exchange: Exchange, request_id: str) -> None:
+    """The headers every proxied answer carries; a 429 never escapes (see admission)."""
+    h = reply.headers
+    upstream_id = h.get("X-Request-Id")
+    if upstream_id and upstream_id != request_id:
+        h["X-Upstream-Request-Id"] = upstream_id
+    h["X-Request-Id"] = request_id
+    h["X-Gateway-Queue-Wait"] = str(exchange.notes.get("queue_wait_ms", 0))
+    if "cache" in exchange.notes:
+        h["X-Cache"] = str(exchange.notes["cache"])
+        if "age" in exchange.notes:
+            h["Age"] = str(exchange.notes["age"])
+
+
+def not_found(path: str) -> web.Response:
+    return json_response(
+        404, {"error": "not_found", "error_description": f"The gateway serves nothing at {path}."}
+    )

@@ -1,0 +1,47 @@
+"""Turning gateway values into aiohttp responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import GatewayError
+from gateway.model import Reply
+
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        headers={"Content-Type": JSON_TYPE, **(headers or {})},
+    )
+
+
+def error_response(error: GatewayError) -> web.Response:
+    return json_response(error.status, error.body(), error.headers)
+
+
+async def send_reply(request: web.Request, reply: Reply) -> web.StreamResponse:
+    if reply.stream is None:
+        return web.Response(
+            status=reply.status,
+            reason=reply.reason or None,
+            headers=reply.headers,
+            body=reply.body or b"",
+        )
+    resp = web.StreamResponse(
+        status=reply.status, reason=reply.reason or None, headers=reply.headers
+    )
+    try:
+        await resp.prepare(request)
+        async for chunk in reply.stream:
+            await resp.write(chunk)
+        await resp.write_eof()
+    finally:
+        if reply.release is not None:
+            reply.release()
+    return resp
