@@ -1,0 +1,252 @@
+"""The gateway as a faithful reverse proxy, through real sockets to a real aiohttp upstream."""
+
+from __future__ import annotations
+
+import base64
+import json
+from io import StringIO
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from yarl import URL
+
+from gateway.settings import Settings
+from tests.integration.echo_upstream import Echo
+from tests.support import free_port
+
+H = {
+    "Authorization": "Bearer secret-token-123",
+    "Harvest-Account-Id": "4242",
+    "User-Agent": "ForwardTest (qa@example.com)",
+}
+
+
+@pytest.fixture
+async def echo():
+    echo = Echo()
+    server = TestServer(echo.app(), host="127.0.0.1")
+    await server.start_server()
+    echo.origin = f"http://127.0.0.1:{server.port}"
+    yield echo
+    echo.release.set()
+    await server.close()
+
+
+@pytest.fixture
+async def gw(echo, start_gateway):
+    url, _ = await start_gateway(Settings(upstream=echo.origin, id_upstream=echo.origin + "/idp"))
+    async with aiohttp.ClientSession(
+        base_url=url, auto_decompress=False, skip_auto_headers=("User-Agent",)
+    ) as session:
+        yield session
+
+
+def seen_headers(entry) -> dict[str, str]:
+    return {k.lower(): v for k, v in entry["headers"]}
+
+
+async def test_query_string_is_forwarded_byte_exact(gw, echo):
+    target = "/v2/time_entries?b=2&a=1&x=%2F%20+y&empty=&flag&z=%E2%9C%93"
+    async with gw.get(URL(target, encoded=True), headers=H) as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["raw_path"] == target
+
+
+async def test_api_alias_reaches_v2(gw, echo):
+    async with gw.get("/api/v2/users/me", headers=H) as resp:
+        assert resp.status == 200
+    assert echo.seen[-1]["raw_path"] == "/v2/users/me"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "payload"),
+    [
+        ("application/json", b'{"project_id": 1, "hours": 1.5, "notes": "\\u00e9t\\u00e9"}'),
+        ("application/x-www-form-urlencoded", b"project_id=1&hours=1.5&notes=%C3%A9t%C3%A9"),
+    ],
+)
+async def test_bodies_arrive_byte_exact(gw, echo, content_type, payload):
+    async with gw.post(
+        "/v2/time_entries", data=payload, headers={**H, "Content-Type": content_type}
+    ) as resp:
+        assert resp.status == 200
+    entry = echo.seen[-1]
+    assert base64.b64decode(entry["body_b64"]) == payload
+    assert seen_headers(entry)["content-type"] == content_type
+
+
+async def test_multipart_receipt_upload_arrives_intact(gw, echo):
+    form = aiohttp.FormData()
+    form.add_field("project_id", "1")
+    form.add_field("receipt", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40, filename="r.png")
+    async with gw.post("/v2/expenses", data=form, headers=H) as resp:
+        assert resp.status == 200
+    entry = echo.seen[-1]
+    raw = base64.b64decode(entry["body_b64"])
+    assert seen_headers(entry)["content-type"].startswith("multipart/form-data; boundary=")
+    assert bytes(range(256)) * 40 in raw
+    assert b'filename="r.png"' in raw
+
+
+async def test_patch_delete_head_options_pass_through(gw, echo):
+    for method in ("PATCH", "DELETE", "OPTIONS"):
+        async with gw.request(method, "/v2/time_entries/1", headers=H) as resp:
+            assert resp.status == 200, method
+            assert echo.seen[-1]["method"] == method
+    async with gw.head("/v2/time_entries/1", headers=H) as resp:
+        assert resp.status == 200
+        assert resp.headers["X-Echo"] == "head"
+
+
+async def test_hop_by_hop_headers_are_stripped_both_ways(gw, echo):
+    headers = {**H, "Connection": "keep-alive, X-Private", "X-Private": "do-not-forward",
+               "TE": "trailers", "Proxy-Authorization": "Basic x", "X-Keep": "yes"}  # fmt: skip
+    async with gw.get("/v2/hop", headers=headers) as resp:
+        assert resp.status == 200
+        assert "X-Secret-Hop" not in resp.headers
+        assert "Keep-Alive" not in resp.headers
+    sent = seen_headers(echo.seen[-1])
+    assert "x-private" not in sent
+    assert "te" not in sent
+    assert "proxy-authorization" not in sent
+    assert sent["x-keep"] == "yes"
+    assert sent["host"] == echo.origin.removeprefix("http://")
+    assert sent["x-forwarded-for"] == "127.0.0.1"
+    assert sent["x-forwarded-proto"] == "http"
+    assert sent["user-agent"] == H["User-Agent"]
+    assert sent["authorization"] == H["Authorization"]
+
+
+async def test_gzip_upstream_is_decoded_consistently(gw, echo):
+    async with gw.get("/v2/gzip", headers={**H, "Accept-Encoding": "gzip"}) as resp:
+        assert resp.status == 200
+        assert "Content-Encoding" not in resp.headers
+        raw = await resp.read()
+        assert int(resp.headers["Content-Length"]) == len(raw)
+    assert len(json.loads(raw)["users"]) == 200
+
+
+async def test_large_responses_are_streamed_not_buffered(gw, echo):
+    async with gw.get("/v2/stream", headers=H) as resp:
+        assert resp.status == 200
+        # The upstream holds the rest back until we have the first chunk: a buffering proxy
+        # would deadlock here.
+        first = await resp.content.readexactly(len(b"first-chunk;"))
+        assert first == b"first-chunk;"
+        echo.release.set()
+        rest = await resp.read()
+    assert len(rest) == 64 * 65536
+
+
+async def test_links_and_location_are_rewritten_to_the_public_url(echo, start_gateway):
+    public = "https://gw.example.internal"
+    url, _ = await start_gateway(Settings(upstream=echo.origin, public_url=public))
+    async with aiohttp.ClientSession(base_url=url) as s:
+        async with s.get("/v2/links", headers=H) as resp:
+            links = (await resp.json())["links"]
+        assert links["next"] == f"{public}/v2/links?page=2&per_page=2&ref=next"
+        assert links["previous"] is None
+        async with s.post("/v2/created", json={"a": 1}, headers=H) as resp:
+            assert resp.status == 201
+            assert resp.headers["Location"] == f"{public}/api/v2/created/7"
+
+
+async def test_id_prefix_goes_to_the_id_upstream(gw, echo):
+    async with gw.post(
+        "/id/api/v2/oauth2/token", data={"grant_type": "refresh_token"}, headers={"User-Agent": "x"}
+    ) as resp:
+        assert resp.status == 200
+    assert echo.seen[-1]["raw_path"] == "/idp/api/v2/oauth2/token"
+
+
+async def test_request_id_is_kept_or_generated(gw, echo):
+    async with gw.get("/v2/users/me", headers={**H, "X-Request-Id": "abc-123"}) as resp:
+        assert resp.headers["X-Request-Id"] == "abc-123"
+        assert resp.headers["X-Upstream-Request-Id"] == "upstream-id"
+        assert resp.headers["X-Gateway-Queue-Wait"] == "0"
+    async with gw.get("/v2/users/me", headers=H) as resp:
+        assert len(resp.headers["X-Request-Id"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("headers", "method", "body", "status", "error"),
+    [
+        ({"Harvest-Account-Id": "1", "User-Agent": "x"}, "GET", None, 401, "invalid_token"),
+        ({"Authorization": "Bearer t", "User-Agent": "x"}, "GET", None, 401, "invalid_token"),
+        ({"Authorization": "Bearer t", "Harvest-Account-Id": "1"}, "GET", None, 400,
+         "missing_user_agent"),
+        (H, "GET", b"null", 400, "get_with_body"),
+        ({**H, "Content-Type": "application/json"}, "POST", b"{oops", 400, "invalid_json"),
+    ],
+)  # fmt: skip
+async def test_local_rejections_never_reach_upstream(
+    gw, echo, headers, method, body, status, error
+):
+    async with gw.request(method, "/v2/time_entries", headers=headers, data=body) as resp:
+        assert resp.status == status
+        payload = await resp.json()
+    assert payload["error"] == error
+    assert payload["error_description"]
+    assert echo.seen == []
+
+
+async def test_unknown_paths_get_a_json_404_and_reach_nothing(gw, echo):
+    for path in ("/v1/users", "/v2/../etc/passwd", "/_gateway/nothing"):
+        async with gw.get(URL(path, encoded=True), headers=H) as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"] == "not_found"
+    assert echo.seen == []
+
+
+async def test_unreachable_upstream_is_a_json_502(start_gateway):
+    url, _ = await start_gateway(Settings(upstream=f"http://127.0.0.1:{free_port()}"))
+    async with aiohttp.ClientSession() as s, s.get(url + "/v2/users/me", headers=H) as resp:
+        assert resp.status == 502
+        assert (await resp.json())["error"] == "upstream_unavailable"
+
+
+async def test_reset_is_a_json_502(gw, echo):
+    async with gw.get("/v2/reset", headers=H) as resp:
+        assert resp.status == 502
+        assert (await resp.json())["error"] == "upstream_unavailable"
+
+
+async def test_slow_upstream_is_a_json_504_within_the_timeout(echo, start_gateway):
+    url, _ = await start_gateway(Settings(upstream=echo.origin, read_timeout=0.3))
+    loop_time = __import__("time").monotonic
+    started = loop_time()
+    async with aiohttp.ClientSession() as s, s.get(url + "/v2/slow", headers=H) as resp:
+        assert resp.status == 504
+        assert (await resp.json())["error"] == "upstream_timeout"
+    assert loop_time() - started < 2.0
+
+
+async def test_access_log_has_template_and_no_secret(echo, start_gateway):
+    logs = StringIO()
+    url, _ = await start_gateway(Settings(upstream=echo.origin), log_stream=logs)
+    target = url + "/v2/time_entries/991?access_token=qs-secret-9"
+    async with aiohttp.ClientSession() as s, s.get(target, headers=H):
+        pass
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+    access = [e for e in lines if e["event"] == "request"]
+    assert access[-1]["route"] == "/v2/time_entries/{id}"
+    assert access[-1]["status"] == 200
+    assert access[-1]["account_id"] == "4242"
+    text = logs.getvalue()
+    assert "secret-token-123" not in text
+    assert "qs-secret-9" not in text
+    assert "991" not in text
+
+
+async def test_metrics_count_requests_by_template(gw, echo):
+    async with gw.get("/v2/time_entries/5", headers=H):
+        pass
+    async with gw.get("/metrics") as resp:
+        text = await resp.text()
+    assert (
+        'harvestgw_requests_total{cache="none",method="GET",route="/v2/time_entries/{id}",'
+        'status_class="2xx"} 1.0' in text
+    )
+    assert "harvestgw_request_duration_seconds_bucket" in text

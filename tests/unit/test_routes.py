@@ -1,0 +1,62 @@
+import pytest
+
+from gateway.core.routes import RouteError, Upstream, canonical_path, is_report, resolve
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "template"),
+    [
+        ("/v2/users/me", "/v2/users/me", "/v2/users/me"),
+        ("/api/v2/users/me", "/v2/users/me", "/v2/users/me"),
+        ("/v2/time_entries/123", "/v2/time_entries/123", "/v2/time_entries/{id}"),
+        ("/api/v2/clients/9/", "/v2/clients/9/", "/v2/{unknown}"),
+        ("/v2/users/me.json", "/v2/users/me.json", "/v2/users/me"),
+        ("/v2/projects/1/user_assignments/2", "/v2/projects/1/user_assignments/2",
+         "/v2/projects/{id}/user_assignments/{id}"),
+        ("/v2/reports/time/team", "/v2/reports/time/team", "/v2/reports/time/team"),
+        ("/v2/no_such_thing/42", "/v2/no_such_thing/42", "/v2/{unknown}"),
+    ],
+)  # fmt: skip
+def test_api_paths_resolve_to_normalised_path_and_bounded_template(raw, path, template):
+    route = resolve(raw)
+    assert route.upstream is Upstream.API
+    assert (route.path, route.template) == (path, template)
+
+
+def test_id_prefix_goes_to_harvest_id_without_the_prefix():
+    route = resolve("/id/api/v2/oauth2/token")
+    assert route.upstream is Upstream.ID
+    assert route.path == "/api/v2/oauth2/token"
+    assert route.template == "/id/api/v2/oauth2/token"
+    assert resolve("/id/anything/else").template == "/id/{unknown}"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/",
+        "/v1/users",
+        "/v2/../admin",
+        "/v2/%2e%2e/admin",
+        "/v2/%2E%2E%2Fadmin",
+        "//evil.example/v2/users",
+        "/v2//users",
+        "/id/../v2/users",
+        "/v2/users%5c..%5cx",
+        "/v2/users/%00",
+        "/v2/users/me@evil.example",
+    ],
+)
+def test_paths_that_could_leave_the_api_are_refused(raw):
+    with pytest.raises(RouteError):
+        resolve(raw)
+
+
+def test_reports_are_recognised_on_both_prefixes():
+    assert is_report(resolve("/api/v2/reports/uninvoiced"))
+    assert not is_report(resolve("/v2/time_entries"))
+
+
+def test_canonical_path_drops_json_suffix():
+    assert canonical_path("/v2/users/me.json") == "/v2/users/me"
+    assert canonical_path("/v2/users/me") == "/v2/users/me"
