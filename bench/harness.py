@@ -1,0 +1,112 @@
+"""Shared benchmark plumbing: start servers as subprocesses, drive them with wrk, parse results.
+
+Every benchmark compares the gateway with a baseline measured in the same run: the machines
+are shared and noisy, so only ratios are meaningful.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support import free_port, wait_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    non_2xx: int
+
+    def line(self) -> str:
+        return (
+            f"{self.rps:,.0f} req/s, p50 {self.p50_ms:.2f} ms, p99 {self.p99_ms:.2f} ms, "
+            f"errors {self.errors}, non-2xx {self.non_2xx}"
+        )
+
+
+@contextlib.contextmanager
+def process(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run ``args`` (which must listen on ``port``) for the duration of the block."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    proc = subprocess.Popen(
+        list(args), cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_port(port, 20)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(
+    url: str,
+    headers: dict[str, str],
+    *,
+    seconds: int = 8,
+    connections: int = 64,
+    threads: int = 2,
+) -> WrkResult:
+    exe = shutil.which("wrk")
+    if exe is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        for name, value in headers.items():
+            script.write(f'wrk.headers["{name}"] = "{value}"\n')
+    try:
+        out = subprocess.run(
+            [exe, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+             "-s", script.name, url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    pct = re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)
+    lat = {p: _ms(v, u) for p, v, u in pct}
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    return WrkResult(rps, lat.get("50", 0.0), lat.get("99", 0.0), errors, non_2xx)
+
+
+def median_of(results: list[WrkResult]) -> WrkResult:
+    ordered = sorted(results, key=lambda r: r.rps)
+    return ordered[len(ordered) // 2]
+
+
+def append_results(title: str, command: str, lines: list[str]) -> None:
+    import datetime
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = f"\n## {title}\n\n`{command}`, {stamp}, {os.cpu_count()} cores\n\n"
+    text += "\n".join(f"- {line}" for line in lines) + "\n"
+    with RESULTS.open("a") as fh:
+        fh.write(text)
+
+
+__all__ = ["ROOT", "WrkResult", "append_results", "free_port", "median_of", "process", "wrk"]

@@ -1,0 +1,72 @@
+"""Pass-through overhead: the gateway vs a minimal aiohttp proxy, both in front of the simulator.
+
+``python -m bench.passthrough [--seconds 8] [--rounds 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.harness import (
+    ROOT,
+    WrkResult,
+    append_results,
+    free_port,
+    median_of,
+    process,
+    python,
+    wrk,
+)
+
+TOKEN, ACCOUNT = "sim-admin-111111", "111111"
+HEADERS = {
+    "Authorization": f"Bearer {TOKEN}",
+    "Harvest-Account-Id": ACCOUNT,
+    "User-Agent": "bench (bench@example.com)",
+}
+PATH = "/v2/users/me"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+
+    sim_port, base_port, gw_port = free_port(), free_port(), free_port()
+    upstream = f"http://127.0.0.1:{sim_port}"
+    sim = python("-m", "gateway.simulator", "--port", str(sim_port),
+                 "--general-limit", "100000000", "--general-window", "1")  # fmt: skip
+    base = python("-m", "bench.baseline_proxy", str(base_port), upstream)
+    gw = python("-m", "gateway", "serve", "--port", str(gw_port), "--upstream", upstream,
+                "--policy", str(ROOT / "bench" / "passthrough-policy.toml"))  # fmt: skip
+    baseline: list[WrkResult] = []
+    gateway: list[WrkResult] = []
+    with process(sim, sim_port), process(base, base_port), process(gw, gw_port):
+        for url in (f"http://127.0.0.1:{base_port}{PATH}", f"http://127.0.0.1:{gw_port}{PATH}"):
+            wrk(url, HEADERS, seconds=2, connections=args.connections)  # warm up
+        for _ in range(args.rounds):  # interleave, so drift hits both alike
+            baseline.append(wrk(f"http://127.0.0.1:{base_port}{PATH}", HEADERS,
+                                seconds=args.seconds, connections=args.connections))  # fmt: skip
+            gateway.append(wrk(f"http://127.0.0.1:{gw_port}{PATH}", HEADERS,
+                               seconds=args.seconds, connections=args.connections))  # fmt: skip
+    b, g = median_of(baseline), median_of(gateway)
+    lines = [
+        f"baseline (minimal aiohttp proxy): {b.line()}",
+        f"gateway (proxy mode, no cache): {g.line()}",
+        f"throughput ratio gateway/baseline: {g.rps / b.rps:.2f} (target >= 0.9)",
+        f"p99 ratio gateway/baseline: {g.p99_ms / b.p99_ms:.2f} (target <= 1.2)",
+    ]
+    for line in lines:
+        print(line)  # noqa: T201
+    append_results(
+        f"Pass-through: gateway vs minimal aiohttp proxy ({args.connections} connections, "
+        f"median of {args.rounds})",
+        "python -m bench.passthrough",
+        lines,
+    )
+
+
+if __name__ == "__main__":
+    main()
