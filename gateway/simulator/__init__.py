@@ -22,8 +22,9 @@ Decisions worth knowing (where real Harvest is unknown, the choice is marked *in
   limiter. ``delay:*`` and ``truncate`` let it through normally.
 * A valid token used with an account it does not belong to gets the 401 ``invalid_token``
   (*inferred*); ``OUTSIDER_TOKEN`` belongs to no account.
-* Members: 403 on users (list and other users), clients, contacts, and on writes to
-  clients/tasks/company; time entries, expenses and reports are filtered to their own.
+* Members: 403 on users (list and other users), clients, contacts, on writes to
+  clients/tasks/company and on PATCH of expenses; time entries, expenses and reports
+  are filtered to their own records.
 * Cursor-capable lists (users, clients, contacts, projects, tasks, expense_categories)
   are ordered newest id first and use cursor links unless ``page`` is sent.
   time_entries/expenses are ordered by spent_date then id, newest first, page-only.

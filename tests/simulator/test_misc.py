@@ -181,3 +181,10 @@ def test_cli_args():
     assert args.port == 9100
     assert args.general_limit == 7
     assert args.retry_after == "never"
+
+
+async def test_head_and_json_suffix(client, admin1):
+    head = await client.head("/v2/users/me.json", headers=admin1)
+    assert head.status == 200
+    assert head.headers["ETag"].startswith('W/"')
+    assert await head.read() == b""
