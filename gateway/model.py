@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.core.routes import Route
 
@@ -24,7 +24,8 @@ class Exchange:
     principal: str | None  # digest of the credential, never the token
     request_id: str
     received: float  # monotonic time the gateway got it
-    caller_headers: CIMultiDict[str]  # as received (read by stages: Cache-Control, X-Gateway-*)
+    # As received; stages read Cache-Control and X-Gateway-* from it.
+    caller_headers: CIMultiDictProxy[str] | CIMultiDict[str]
     notes: dict[str, Any] = field(default_factory=dict)  # stage annotations for logs/headers
 
     @property

@@ -5,6 +5,7 @@ Redaction runs before rendering, so no processor downstream can leak a credentia
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import MutableMapping
@@ -17,13 +18,21 @@ _SECRET_KEYS = re.compile(
     r"(authorization|access_token|refresh_token|client_secret|password|cookie|token|secret)",
     re.IGNORECASE,
 )
+_HINT = re.compile(r"(?i)bearer|token=|secret=")  # cheap pre-check before the real scrubbing
 _BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',]+")
 _QUERY_SECRET = re.compile(r"(?i)((?:access_token|refresh_token|client_secret)=)[^&\s\"']+")
 REDACTED = "[REDACTED]"
 
 
 def redact_value(value: str) -> str:
+    if not _HINT.search(value):
+        return value
     return _QUERY_SECRET.sub(r"\1" + REDACTED, _BEARER.sub("Bearer " + REDACTED, value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    return bool(_SECRET_KEYS.search(key))
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
@@ -33,7 +42,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, MutableMapping):
         return {
-            k: (REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) else _scrub(v, depth + 1))
+            k: (REDACTED if isinstance(k, str) and _secret_key(k) else _scrub(v, depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

@@ -56,7 +56,7 @@ class UpstreamTransport:
             connector=connector,
             timeout=timeout,
             auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 

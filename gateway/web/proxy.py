@@ -16,10 +16,11 @@ from gateway.telemetry.metrics import status_class
 from gateway.web import keys
 from gateway.web.respond import error_response, json_response, send_reply
 
-# Never forwarded upstream: framing is aiohttp's job, encoding is negotiated by the session,
-# X-Gateway-* talk to us, X-Forwarded-* are rebuilt, cookies are not Harvest API's business.
+# Never forwarded upstream: framing is aiohttp's job, X-Gateway-* talk to us, X-Forwarded-* are
+# rebuilt, cookies are not Harvest API's business. Accept-Encoding is forwarded: the session
+# decodes whatever comes back, so callers always get identity bodies.
 _NOT_FORWARDED = frozenset(
-    {"host", "content-length", "accept-encoding", "cookie", "x-forwarded-for",
+    {"host", "content-length", "cookie", "x-forwarded-for",
      "x-forwarded-proto", "x-forwarded-host", "forwarded"}
 )  # fmt: skip
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -97,7 +98,7 @@ async def build_exchange(request: web.Request, route: Route, request_id: str) ->
         principal=verdict.principal,
         request_id=request_id,
         received=app[keys.CLOCK].monotonic(),
-        caller_headers=CIMultiDict(request.headers),
+        caller_headers=request.headers,
     )
 
 
