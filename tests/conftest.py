@@ -50,3 +50,25 @@ async def start_gateway() -> AsyncIterator[GatewayFactory]:
     yield start
     for server in servers:
         await server.close()
+
+
+SimFactory = Callable[..., Awaitable[tuple[str, Any]]]
+
+
+@pytest.fixture
+async def start_simulator() -> AsyncIterator[SimFactory]:
+    """Start Harvest simulators on loopback: ``origin, sim = await start_simulator(config)``."""
+    from gateway.simulator import SimConfig, Simulator
+
+    servers: list[TestServer] = []
+
+    async def start(config: SimConfig | None = None, **kwargs: Any) -> tuple[str, Simulator]:
+        sim = Simulator(config or SimConfig(), **kwargs)
+        server = TestServer(sim.app(), host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.port}", sim
+
+    yield start
+    for server in servers:
+        await server.close()
