@@ -6,6 +6,7 @@ labelled alike. ``/id/...`` belongs to Harvest ID (OAuth token refresh, account 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -72,6 +73,7 @@ def _clean_segments(raw_path: str) -> list[str]:
     return segments
 
 
+@functools.lru_cache(maxsize=4096)  # pure and hot: the same few paths arrive again and again
 def resolve(raw_path: str) -> Route:
     """Map a caller's path onto an upstream and a normalised path.
 

@@ -51,9 +51,20 @@ def _scrub(value: Any, depth: int = 0) -> Any:
 
 
 def redact_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    """Blank secret-named fields and scrub bearer tokens / token query values from strings."""
-    scrubbed: EventDict = _scrub(event_dict)
-    return scrubbed
+    """Blank secret-named fields and scrub bearer tokens / token query values from strings.
+
+    Runs on every log line, so the common case (flat, clean strings) is a dict walk with one
+    C-level regex probe per string.
+    """
+    for key, value in event_dict.items():
+        if _secret_key(key):
+            event_dict[key] = REDACTED
+        elif type(value) is str:
+            if _HINT.search(value):
+                event_dict[key] = redact_value(value)
+        elif isinstance(value, MutableMapping | list | tuple):
+            event_dict[key] = _scrub(value)
+    return event_dict
 
 
 def make_logger(

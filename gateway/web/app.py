@@ -18,7 +18,7 @@ from gateway.telemetry.logging import make_logger
 from gateway.telemetry.metrics import Metrics
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, keys
-from gateway.web.proxy import not_found, proxy_handler
+from gateway.web.proxy import id_generator, not_found, proxy_handler
 
 
 def resolve_policy(settings: Settings) -> Policy:
@@ -45,6 +45,7 @@ def create_app(
     app[keys.METRICS] = metrics
     app[keys.LOGGER] = make_logger(settings.log_format.value, log_stream)
     app[keys.READY_CHECKS] = []
+    app[keys.REQUEST_IDS] = id_generator()
     metrics.build_info.info({"version": __version__, "mode": settings.mode.value})
 
     transport = UpstreamTransport(
