@@ -118,6 +118,7 @@ class ResponseCache:
         self._refreshing: dict[str, asyncio.Task[Any]] = {}
         self._gauges_task: asyncio.Task[None] | None = None
         self.counts: Counter[str] = Counter()
+        self._rules: dict[tuple[str, str], CacheRule | None] = {}  # (method, template) → rule
         c = metrics.cache_requests
         self._count = {o: c.labels(o.value.lower()) for o in Outcome}
         self._revalidated = c.labels("revalidated")
@@ -165,7 +166,10 @@ class ResponseCache:
             return await call_next(exchange)
         if exchange.method in WRITE_METHODS:
             return await self._write(exchange, call_next)
-        rule = rule_for(self.rules, exchange.method, exchange.route.template)
+        which = (exchange.method, exchange.route.template)
+        if which not in self._rules:  # templates are a bounded set
+            self._rules[which] = rule_for(self.rules, *which)
+        rule = self._rules[which]
         if rule is None:
             return await call_next(exchange)
         parts = key_parts(
