@@ -152,6 +152,7 @@ def _cache(doc: Mapping[str, Any], where: str) -> CacheRules:
             doc.get("max_entry_bytes", d.max_entry_bytes), f"{where}.max_entry_bytes"
         ),
         invalidates=tuple((str(k), _strs(v, f"{where}.invalidates.{k}")) for k, v in inval.items()),
+        near_ttl=parse_duration(doc.get("near_ttl", d.near_ttl), f"{where}.near_ttl"),
     )
 
 

@@ -57,6 +57,8 @@ class CacheRules:
     max_entries: int = 10_000
     max_bytes: int = 64 * 1024 * 1024
     max_entry_bytes: int = 4 * 1024 * 1024
+    # With Redis: how long each replica's memory tier may answer for the shared one.
+    near_ttl: float = 2.0
     # A write to a collection drops entries under these extra prefixes too.
     invalidates: tuple[tuple[str, tuple[str, ...]], ...] = ()
 

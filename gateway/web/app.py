@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway import __version__
 from gateway.clock import Clock, SystemClock
 from gateway.pipeline import Deps, build_pipeline
+from gateway.pipeline.cache import build_cache
 from gateway.pipeline.timing import upstream_timing
 from gateway.policy.load import load_policy, parse_quota_override, with_quota_overrides
 from gateway.policy.schema import Policy
@@ -17,7 +18,7 @@ from gateway.settings import Settings
 from gateway.telemetry.logging import make_logger
 from gateway.telemetry.metrics import Metrics
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
-from gateway.web import admin, keys
+from gateway.web import admin, cache_admin, keys
 from gateway.web.proxy import id_generator, not_found, proxy_handler
 
 
@@ -60,17 +61,25 @@ def create_app(
     )
     deps = Deps(settings=settings, policy=policy, clock=clock, metrics=metrics, transport=transport)
     deps.stages.append(upstream_timing(clock, metrics))
+    cache = build_cache(settings, policy.cache, clock, metrics, policy.queue.max_wait)
+    deps.stages.insert(0, cache)  # outermost: a hit spends no quota
+    app[cache_admin.CACHE] = cache
+    if settings.redis_url:
+        app[keys.READY_CHECKS].append(("cache", cache.store.ping))
     app[keys.PIPELINE] = build_pipeline(deps)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await transport.start()
+        await cache.start()
         yield
+        await cache.aclose()
         await transport.aclose()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", admin.healthz)
     app.router.add_get("/readyz", admin.readyz)
     app.router.add_get("/metrics", admin.metrics)
+    cache_admin.add_routes(app)
     app.router.add_route("*", "/_gateway/{tail:.*}", _gateway_not_found)
     app.router.add_route("*", "/{tail:.*}", proxy_handler)
     return app

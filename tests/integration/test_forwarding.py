@@ -246,7 +246,7 @@ async def test_metrics_count_requests_by_template(gw, echo):
     async with gw.get("/metrics") as resp:
         text = await resp.text()
     assert (
-        'harvestgw_requests_total{cache="none",method="GET",route="/v2/time_entries/{id}",'
+        'harvestgw_requests_total{cache="MISS",method="GET",route="/v2/time_entries/{id}",'
         'status_class="2xx"} 1.0' in text
     )
     assert "harvestgw_request_duration_seconds_bucket" in text

@@ -1,0 +1,1 @@
+"""I/O shells that hold state outside a request: cache tiers (memory, Redis)."""

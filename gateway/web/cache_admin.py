@@ -1,0 +1,84 @@
+"""``/_gateway/cache``: look at the cache (GET) and purge it (DELETE or POST).
+
+Purge parameters (query string, or a JSON object body on POST): ``account`` and/or ``prefix``
+(a path prefix; ``/api/v2/...`` and ``/v2/...`` alike). Neither: everything. Purging needs
+``Authorization: Bearer <admin token>`` (``--admin-token``); without a configured token it is off.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from aiohttp import web
+
+from gateway.core.cache_rules import normal_prefix
+from gateway.core.headers import bearer_token
+from gateway.pipeline.cache import ResponseCache
+from gateway.web import keys
+from gateway.web.respond import json_response
+
+CACHE: web.AppKey[ResponseCache] = web.AppKey("cache")
+
+
+def _denied(request: web.Request) -> web.Response | None:
+    expected = request.app[keys.SETTINGS].admin_token
+    if not expected:
+        return json_response(
+            403, {"error": "admin_disabled",
+                  "error_description": "Set --admin-token to enable the cache admin API."},
+        )  # fmt: skip
+    given = bearer_token(request.headers.get("Authorization")) or ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return json_response(
+            401, {"error": "invalid_admin_token",
+                  "error_description": "Send Authorization: Bearer <admin token>."},
+            headers={"WWW-Authenticate": 'Bearer realm="harvest-gateway admin"'},
+        )  # fmt: skip
+    return None
+
+
+async def cache_stats(request: web.Request) -> web.Response:
+    cache = request.app[CACHE]
+    stats = await cache.publish_stats()
+    return json_response(
+        200,
+        {
+            "tiers": {t: {"entries": s.entries, "bytes": s.bytes} for t, s in stats.items()},
+            "outcomes": dict(sorted(cache.counts.items())),
+        },
+    )
+
+
+async def cache_purge(request: web.Request) -> web.Response:
+    denied = _denied(request)
+    if denied is not None:
+        return denied
+    params: dict[str, Any] = dict(request.query)
+    if request.method == "POST" and request.can_read_body:
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return json_response(
+                400, {"error": "invalid_json",
+                      "error_description": "Send a JSON object: {\"account\", \"prefix\"}."},
+            )  # fmt: skip
+        params.update(body)
+    account = str(params["account"]) if params.get("account") else None
+    prefix = normal_prefix(str(params["prefix"])) if params.get("prefix") else None
+    if prefix is not None and not prefix.startswith("/v2"):
+        return json_response(
+            400, {"error": "invalid_prefix",
+                  "error_description": "A prefix is a Harvest path such as /v2/time_entries."},
+        )  # fmt: skip
+    purged = await request.app[CACHE].purge(account, (prefix,) if prefix else None)
+    return json_response(200, {"purged": purged, "account": account, "prefix": prefix})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/_gateway/cache", cache_stats)
+    app.router.add_delete("/_gateway/cache", cache_purge)
+    app.router.add_post("/_gateway/cache", cache_purge)
