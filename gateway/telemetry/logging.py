@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import structlog
@@ -19,19 +19,26 @@ _SECRET_KEYS = re.compile(
 )
 _BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',]+")
 _QUERY_SECRET = re.compile(r"(?i)((?:access_token|refresh_token|client_secret)=)[^&\s\"']+")
+# The same fields inside a JSON text (a logged body): "access_token": "value".
+_JSON_SECRET = re.compile(
+    r"(?i)(\"(?:access_token|refresh_token|client_secret|password)\"\s*:\s*\")(?:[^\"\\]|\\.)*"
+)
 REDACTED = "[REDACTED]"
 
 
 def redact_value(value: str) -> str:
-    return _QUERY_SECRET.sub(r"\1" + REDACTED, _BEARER.sub("Bearer " + REDACTED, value))
+    value = _BEARER.sub("Bearer " + REDACTED, value)
+    return _JSON_SECRET.sub(r"\1" + REDACTED, _QUERY_SECRET.sub(r"\1" + REDACTED, value))
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return redact_value(value)
+    if isinstance(value, bytes | bytearray):  # a body: the renderer would repr() it unscrubbed
+        return redact_value(bytes(value).decode("utf-8", "replace"))
     if depth > 4:
         return value
-    if isinstance(value, MutableMapping):
+    if isinstance(value, Mapping):
         return {
             k: (REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) else _scrub(v, depth + 1))
             for k, v in value.items()
