@@ -35,7 +35,8 @@ async def live_metrics(harvest_upstream: str, start_gateway: GatewayFactory) -> 
     url, _ = await start_gateway(gateway_settings(harvest_upstream))
     async with aiohttp.ClientSession() as session:
         statuses = await drive(session, [url])
-        assert {200, 201, 400, 429, 500, 502} <= set(statuses), statuses
+        # The 429 reaches the caller only while no admission stage absorbs it.
+        assert {200, 201, 400, 500, 502} <= set(statuses), statuses
         async with session.get(url + "/metrics") as resp:
             assert resp.status == 200
             return await resp.text()

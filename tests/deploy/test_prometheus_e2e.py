@@ -131,6 +131,8 @@ async def test_dashboard_queries_return_data_from_a_real_prometheus(
                 await drive(session, urls)
                 await asyncio.sleep(0.2)
 
+        # Traffic starts once every replica has been scraped: increases start from a sample.
+        await wait_for(lambda: _scraped(session, prom, len(targets)), "a first scrape")
         driver = asyncio.create_task(traffic())
         try:
             # Two scrapes of every replica after traffic began: rate() has its two points.
@@ -165,6 +167,10 @@ async def test_dashboard_queries_return_data_from_a_real_prometheus(
 async def _rates_ready(session: aiohttp.ClientSession, prom: str, replicas: int) -> bool:
     expr = "count(rate(harvestgw_requests_total[1m]) > 0) by (instance)"
     return len(await query(session, prom, expr)) == replicas
+
+
+async def _scraped(session: aiohttp.ClientSession, prom: str, replicas: int) -> bool:
+    return len(await query(session, prom, f'up{{job="{GATEWAY_JOB}"}} == 1')) == replicas
 
 
 async def _firing(session: aiohttp.ClientSession, prom: str) -> set[str]:

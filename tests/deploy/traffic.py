@@ -82,7 +82,8 @@ async def drive(session: aiohttp.ClientSession, gateways: Sequence[str]) -> list
             ("GET", "/v2/users/me", HEADERS, None),
             ("GET", "/api/v2/projects", HEADERS, None),
             ("GET", "/v2/reports/time/clients?from=20260101&to=20260131", HEADERS, None),
-            ("GET", "/v2/tasks", HEADERS, None),
+            # no-cache: every round reaches the upstream, so 429s keep coming
+            ("GET", "/v2/tasks", {**HEADERS, "Cache-Control": "no-cache"}, None),
             ("GET", "/v2/clients", HEADERS, None),
             ("GET", "/v2/expenses", HEADERS, None),
             ("GET", "/v2/users/me", no_agent, None),
