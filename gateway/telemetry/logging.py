@@ -26,7 +26,13 @@ _JSON_SECRET = re.compile(
 REDACTED = "[REDACTED]"
 
 
+# One cheap search decides whether a string needs the substitutions at all (most do not).
+_MAY_HOLD_SECRET = re.compile(r"(?i)bearer|token|secret|password")
+
+
 def redact_value(value: str) -> str:
+    if not _MAY_HOLD_SECRET.search(value):
+        return value
     value = _BEARER.sub("Bearer " + REDACTED, value)
     return _JSON_SECRET.sub(r"\1" + REDACTED, _QUERY_SECRET.sub(r"\1" + REDACTED, value))
 
