@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import structlog
@@ -18,16 +18,22 @@ _SECRET_KEYS = re.compile(
     r"(authorization|access_token|refresh_token|client_secret|password|cookie|token|secret)",
     re.IGNORECASE,
 )
-_HINT = re.compile(r"(?i)bearer|token=|secret=")  # cheap pre-check before the real scrubbing
 _BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',]+")
 _QUERY_SECRET = re.compile(r"(?i)((?:access_token|refresh_token|client_secret)=)[^&\s\"']+")
+# The same fields inside a JSON text (a logged body): "access_token": "value".
+_JSON_SECRET = re.compile(
+    r"(?i)(\"(?:access_token|refresh_token|client_secret|password)\"\s*:\s*\")(?:[^\"\\]|\\.)*"
+)
+# One cheap search decides whether a string needs the substitutions at all (most do not).
+_MAY_HOLD_SECRET = re.compile(r"(?i)bearer|token|secret|password")
 REDACTED = "[REDACTED]"
 
 
 def redact_value(value: str) -> str:
-    if not _HINT.search(value):
+    if not _MAY_HOLD_SECRET.search(value):
         return value
-    return _QUERY_SECRET.sub(r"\1" + REDACTED, _BEARER.sub("Bearer " + REDACTED, value))
+    value = _BEARER.sub("Bearer " + REDACTED, value)
+    return _JSON_SECRET.sub(r"\1" + REDACTED, _QUERY_SECRET.sub(r"\1" + REDACTED, value))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -38,9 +44,11 @@ def _secret_key(key: str) -> bool:
 def _scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return redact_value(value)
+    if isinstance(value, bytes | bytearray):  # a body: the renderer would repr() it unscrubbed
+        return redact_value(bytes(value).decode("utf-8", "replace"))
     if depth > 4:
         return value
-    if isinstance(value, MutableMapping):
+    if isinstance(value, Mapping):  # includes aiohttp's read-only header proxies
         return {
             k: (REDACTED if isinstance(k, str) and _secret_key(k) else _scrub(v, depth + 1))
             for k, v in value.items()
@@ -51,18 +59,18 @@ def _scrub(value: Any, depth: int = 0) -> Any:
 
 
 def redact_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    """Blank secret-named fields and scrub bearer tokens / token query values from strings.
+    """Blank secret-named fields and scrub bearer tokens / token values from everything else.
 
-    Runs on every log line, so the common case (flat, clean strings) is a dict walk with one
-    C-level regex probe per string.
+    Runs on every log line, so the common case (flat, clean strings and numbers) costs a dict
+    walk with one C-level regex probe per string.
     """
     for key, value in event_dict.items():
         if _secret_key(key):
             event_dict[key] = REDACTED
         elif type(value) is str:
-            if _HINT.search(value):
+            if _MAY_HOLD_SECRET.search(value):
                 event_dict[key] = redact_value(value)
-        elif isinstance(value, MutableMapping | list | tuple):
+        elif value is not None and not isinstance(value, int | float):
             event_dict[key] = _scrub(value)
     return event_dict
 

@@ -5,7 +5,7 @@ Labels stay bounded: route templates (never raw paths), status classes, fixed ou
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 from prometheus_client.exposition import generate_latest
 
 # From 1 ms to 2 min: a quota wait of a minute must land in a real bucket.
@@ -120,6 +120,8 @@ class Metrics:
         )
         self.in_flight = Gauge(f"{PREFIX}_in_flight_requests", "Requests being handled", registry=r)
         self.redis_up.set(1)
+        # CPU, memory and file descriptors of this process, for the infrastructure row.
+        ProcessCollector(registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

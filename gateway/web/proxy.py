@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
+from structlog.contextvars import bound_contextvars
 
 from gateway.core.headers import Caller, Reject, check_api_request, hop_by_hop
 from gateway.core.routes import Route, RouteError, Upstream, resolve
@@ -112,10 +113,16 @@ async def build_exchange(request: web.Request, route: Route, request_id: str) ->
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    request_id = request_id_of(request, request.app[keys.REQUEST_IDS])
+    # Every line logged while this request is handled, in any stage, carries its id.
+    with bound_contextvars(request_id=request_id):
+        return await _proxy(request, request_id)
+
+
+async def _proxy(request: web.Request, request_id: str) -> web.StreamResponse:
     app = request.app
     clock, metrics, log = app[keys.CLOCK], app[keys.METRICS], app[keys.LOGGER]
     started = clock.monotonic()
-    request_id = request_id_of(request, app[keys.REQUEST_IDS])
     exchange: Exchange | None = None
     status, route = 500, "/{unrouted}"
     reply: Reply | None = None
