@@ -15,7 +15,7 @@ from gateway.pipeline.timing import upstream_timing
 from gateway.policy.load import load_policy, parse_quota_override, with_quota_overrides
 from gateway.policy.schema import Policy
 from gateway.settings import Settings
-from gateway.telemetry.logging import make_logger
+from gateway.telemetry.logging import LineWriter, make_logger
 from gateway.telemetry.metrics import Metrics
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, cache_admin, keys
@@ -44,7 +44,8 @@ def create_app(
     app[keys.POLICY] = policy
     app[keys.CLOCK] = clock
     app[keys.METRICS] = metrics
-    app[keys.LOGGER] = make_logger(settings.log_format.value, log_stream)
+    log_writer = LineWriter(log_stream)
+    app[keys.LOGGER] = make_logger(settings.log_format.value, writer=log_writer)
     app[keys.READY_CHECKS] = []
     app[keys.REQUEST_IDS] = id_generator()
     metrics.build_info.info({"version": __version__, "mode": settings.mode.value})
@@ -74,6 +75,7 @@ def create_app(
         yield
         await cache.aclose()
         await transport.aclose()
+        log_writer.flush()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", admin.healthz)

@@ -127,6 +127,7 @@ async def test_every_line_of_a_request_carries_its_id(
         async with session.get(url + "/v2/users/me", headers=HEADERS) as resp:
             generated = resp.headers["X-Request-Id"]
     app[keys.LOGGER].info("outside.any.request")
+    await asyncio.sleep(0)  # lines are written once per event-loop tick
 
     logged = lines(stream)
     per_request = [line for line in logged if line["event"] != "outside.any.request"]
