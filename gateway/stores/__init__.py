@@ -1,0 +1,1 @@
+"""State behind small interfaces: cassette files (and, on other branches, cache and quota)."""
