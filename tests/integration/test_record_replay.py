@@ -65,7 +65,8 @@ SESSION: list[tuple[str, str, dict[str, str], bytes | None]] = [
     ("GET", "/v2/clients?per_page=100", H1, None),  # sees the new client
     ("GET", "/v2/clients?per_page=100", H1, None),  # a second episode of the same request
     ("GET", "/v2/projects/999999999", H1, None),  # a 404
-    ("GET", "/id/api/v2/accounts", {"Authorization": f"Bearer {ADMIN_TOKEN_1}", "User-Agent": UA}, None),
+    ("GET", "/id/api/v2/accounts", {"Authorization": f"Bearer {ADMIN_TOKEN_1}", "User-Agent": UA},
+     None),
     (
         "POST",
         "/id/api/v2/oauth2/token",
@@ -85,7 +86,7 @@ async def run_session(base: str) -> list[tuple[int, bytes, dict[str, str]]]:
 
 
 async def test_record_then_replay_without_the_simulator(start_gateway, tmp_path):
-    server, sim = await start_sim(public_base=None)
+    server, _ = await start_sim()
     upstream = origin(server)
     base, _ = await start_gateway(settings_for(Mode.RECORD, upstream, tmp_path))
     recorded = await run_session(base)
@@ -148,10 +149,12 @@ async def test_account_in_query_is_redacted_and_still_matches(start_gateway, tmp
     upstream = origin(server)
     query = f"/v2/users/me?access_token={ADMIN_TOKEN_1}&account_id={ACCOUNT_ID_1}"
     base, _ = await start_gateway(settings_for(Mode.RECORD, upstream, tmp_path))
-    async with aiohttp.ClientSession(headers={"User-Agent": UA}) as http:
-        async with http.get(base + query) as resp:
-            assert resp.status == 200
-            original = await resp.read()
+    async with (
+        aiohttp.ClientSession(headers={"User-Agent": UA}) as http,
+        http.get(base + query) as r,
+    ):
+        assert r.status == 200
+        original = await r.read()
     await server.close()
     text = (tmp_path / "session.yaml").read_text()
     assert ADMIN_TOKEN_1 not in text
@@ -174,7 +177,7 @@ async def test_account_in_query_is_redacted_and_still_matches(start_gateway, tmp
 async def test_concurrent_recording_into_one_cassette_loses_nothing(start_gateway, tmp_path):
     server, _ = await start_sim(general_limit=10_000)
     upstream = origin(server)
-    base, app = await start_gateway(settings_for(Mode.RECORD, upstream, tmp_path))
+    base, _ = await start_gateway(settings_for(Mode.RECORD, upstream, tmp_path))
     n = 60
     async with aiohttp.ClientSession(headers=H1) as http:
 
