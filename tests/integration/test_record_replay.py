@@ -290,3 +290,58 @@ async def test_cassette_header_selects_and_traversal_is_refused(start_gateway, t
     await server.close()
     assert (tmp_path / "c" / "team" / "a.yaml").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+async def test_a_token_shaped_string_is_never_written(start_gateway, tmp_path):
+    server, _ = await start_sim()
+    base, _ = await start_gateway(settings_for(Mode.RECORD, origin(server), tmp_path))
+    leaky = {"name": "1234567.pt.AbCdEfGhIjKlMnOpQrStUvWxYz"}  # echoed back by the upstream
+    async with aiohttp.ClientSession(headers=H1) as http:
+        async with http.post(f"{base}/v2/clients", json=leaky) as r:
+            assert r.status == 201  # the caller still gets its answer
+            assert r.headers["X-Gateway-Record"].startswith("refused")
+        async with http.get(f"{base}/v2/company") as r:
+            assert r.headers["X-Gateway-Record"] == "recorded"
+    await server.close()
+    text = (tmp_path / "session.yaml").read_text()
+    assert "AbCdEfGhIjKlMnOpQrStUvWxYz" not in text
+    assert "/v2/company" in text
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as r:
+        exposed = await r.text()
+    assert 'harvestgw_cassette_interactions_total{outcome="refused"} 1.0' in exposed
+    assert 'harvestgw_cassette_interactions_total{outcome="recorded"} 1.0' in exposed
+
+
+async def test_a_miss_explains_itself(start_gateway, tmp_path):
+    server, _ = await start_sim()
+    upstream = origin(server)
+    base, _ = await start_gateway(settings_for(Mode.RECORD, upstream, tmp_path))
+    async with aiohttp.ClientSession(headers=H1) as http:
+        for path in ("/v2/clients?page=1&per_page=2", "/v2/projects?page=1", "/v2/company"):
+            async with http.get(base + path) as r:
+                assert r.status == 200
+    await server.close()
+    replay, _ = await start_gateway(settings_for(Mode.REPLAY, upstream, tmp_path))
+    async with aiohttp.ClientSession(headers=H1) as http:
+        async with http.get(f"{replay}/v2/clients?per_page=2&page=3") as r:
+            assert r.status == 501
+            assert r.headers["X-Gateway-Replay"] == "miss"
+            miss = await r.json()
+        async with http.get(replay + "/v2/company", headers={"X-Gateway-Cassette": "nope"}) as r:
+            assert r.status == 501
+            absent = await r.json()
+        async with http.get(f"{replay}/metrics") as r:
+            exposed = await r.text()
+    assert miss["error"] == "replay_miss"
+    assert miss["reason"] == "no_match"
+    assert "the closest differ in query" in miss["error_description"]
+    assert miss["request"] == f"GET {upstream}/v2/clients?per_page=2&page=3"
+    best = miss["closest"][0]
+    assert best["request"] == f"GET {upstream}/v2/clients?page=1&per_page=2"
+    assert best["differs"] == {
+        "query": {"request": "page=3&per_page=2", "recorded": "page=1&per_page=2",
+                  "only_in_request": "page=3", "only_in_recorded": "page=1"},
+    }  # fmt: skip
+    assert miss["interactions"] == {"recorded": 3, "played": 0}
+    assert absent["reason"] == "cassette_not_found"
+    assert 'harvestgw_cassette_interactions_total{outcome="missed"} 2.0' in exposed
