@@ -48,7 +48,7 @@ class CassetteFormatError(ValueError):
     """A file that is not a vcrpy version-1 cassette."""
 
 
-class _CassetteLoader(_Loader):
+class CassetteLoader(_Loader):
     """A safe loader that also reads the harmless Python tags old vcrpy cassettes carry."""
 
 
@@ -61,8 +61,8 @@ def _sequence(loader: Any, node: Any) -> Any:
 
 
 for _tag in ("python/str", "python/unicode"):
-    _CassetteLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _scalar)
-_CassetteLoader.add_constructor("tag:yaml.org,2002:python/tuple", _sequence)
+    CassetteLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _scalar)
+CassetteLoader.add_constructor("tag:yaml.org,2002:python/tuple", _sequence)
 
 
 def cassette_path(root: Path, name: str) -> Path:
@@ -107,7 +107,7 @@ class CassetteFile:
 def parse(text: str) -> list[Interaction]:
     """The interactions of a cassette's YAML text, normalised (header values as lists)."""
     try:
-        data = yaml.load(text, Loader=_CassetteLoader)
+        data = yaml.load(text, Loader=CassetteLoader)
     except yaml.YAMLError as exc:
         raise CassetteFormatError(f"not valid YAML: {exc}") from exc
     if isinstance(data, list):
