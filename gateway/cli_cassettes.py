@@ -183,10 +183,12 @@ def _redact(root: Path, name: str, policy_path: str | None) -> int:
     return 0
 
 
-def _rebase(root: Path, name: str, old: str, new: str) -> int:
-    path, data = _rewrite(root, name)
+def rebase_interactions(
+    interactions: list[dict[str, Any]], old: str, new: str
+) -> list[dict[str, Any]]:
+    """The interactions moved from origin ``old`` to ``new``: URIs, ``links.*``, ``Location``."""
     out = []
-    for item in data.interactions:
+    for item in interactions:
         req, resp = dict(item["request"]), dict(item["response"])
         req["uri"] = rewrite_url(req["uri"], old, new)
         headers = {
@@ -196,11 +198,14 @@ def _rebase(root: Path, name: str, old: str, new: str) -> int:
         body = resp["body"]["string"]
         if isinstance(body, str):
             body = rewrite_links(body.encode(), (old,), new).decode()
-        out.append(
-            with_length(
-                {"request": req, "response": {**resp, "headers": headers, "body": {"string": body}}}
-            )
-        )
+        resp = {**resp, "headers": headers, "body": {"string": body}}
+        out.append(with_length({"request": req, "response": resp}))
+    return out
+
+
+def _rebase(root: Path, name: str, old: str, new: str) -> int:
+    path, data = _rewrite(root, name)
+    out = rebase_interactions(data.interactions, old, new)
     _save(path, data, out)
     moved = sum(
         a["request"]["uri"] != b["request"]["uri"]
