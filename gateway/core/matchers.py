@@ -68,25 +68,58 @@ def shape_of(
     the account comes from the ``Harvest-Account-Id`` header or, failing that, the query.
     """
     parts = urlsplit(uri)
+    origin = Origin(parts.scheme, parts.hostname, parts.port)
+    return shape_at(method, origin, parts.path, parts.query, headers, ignored_query, account_query)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Scheme, host and port as vcrpy compares them (parsed once per upstream, not per request)."""
+
+    scheme: str
+    host: str | None
+    port: int | None
+
+    @classmethod
+    def of(cls, origin: str) -> Origin:
+        parts = urlsplit(origin)
+        return cls(parts.scheme, parts.hostname, parts.port)
+
+    def __post_init__(self) -> None:
+        port = self.port if self.port is not None else _DEFAULT_PORTS.get(self.scheme)
+        object.__setattr__(self, "port", port if self.host else None)
+
+
+def shape_at(
+    method: str,
+    origin: Origin,
+    path: str,
+    query: str,
+    headers: Mapping[str, Any],
+    ignored_query: Iterable[str] = (),
+    account_query: str = "account_id",
+) -> Shape:
+    """A request's shape from an already parsed origin, a path and a raw query string."""
     ignored = {n.lower() for n in ignored_query}
-    pairs = parse_qsl(parts.query)
+    pairs = parse_qsl(query) if query else []
     account = _header(headers, ACCOUNT_HEADER)
     if account is None:
         account = next((v for k, v in pairs if k == account_query), None)
-    query = tuple(sorted((k, v) for k, v in pairs if k.lower() not in ignored))
-    port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(parts.scheme)
     return Shape(
         method=method,
-        scheme=parts.scheme,
-        host=parts.hostname,
-        port=port if parts.hostname else None,
-        path=parts.path or "/",
-        query=query,
+        scheme=origin.scheme,
+        host=origin.host,
+        port=origin.port,
+        path=path or "/",
+        query=tuple(sorted((k, v) for k, v in pairs if k.lower() not in ignored)),
         account=account_tag(account.strip()) if account and account.strip() else None,
     )
 
 
 def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    direct = headers.get(name)  # a CIMultiDict answers case-insensitively at once
+    if direct is not None:
+        return str(direct[0]) if isinstance(direct, list | tuple) and direct else str(direct)
     lname = name.lower()
     for k, v in headers.items():
         if k.lower() == lname:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -163,6 +164,9 @@ class CassetteLibrary:
         entries = await asyncio.to_thread(self._entries, data)
         cassette = Cassette(name, path, entries, existed=data.existed)
         self._cassettes[name] = cassette
+        # A loaded cassette is long-lived and never changes: keep the cyclic GC from walking its
+        # hundreds of thousands of containers on every full collection.
+        gc.freeze()
         return cassette
 
     def _entries(self, data: files.CassetteFile) -> list[Entry]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.core.interactions import reply_parts
-from gateway.core.matchers import MATCH_ON, Shape, shape_of, summary
+from gateway.core.matchers import MATCH_ON, Shape, shape_at, summary
+from gateway.core.matchers import Origin as MatchOrigin
 from gateway.core.record_mode import refusal_reason
 from gateway.core.routes import Upstream
 from gateway.errors import GatewayError
@@ -54,14 +55,21 @@ class Player:
         self.metrics = metrics
         self.default_cassette = default_cassette
         self.repeat_last = repeat_last
+        self._api, self._id = MatchOrigin.of(origins.api), MatchOrigin.of(origins.id)
 
     def uri(self, exchange: Exchange) -> str:
         """The absolute upstream URI the exchange was (or would be) sent to."""
         return self.origins.upstream(exchange) + exchange.target
 
     def shape(self, exchange: Exchange) -> Shape:
-        return shape_of(
-            exchange.method, self.uri(exchange), exchange.headers, self.library.ignored_query
+        origin = self._api if exchange.route.upstream is Upstream.API else self._id
+        return shape_at(
+            exchange.method,
+            origin,
+            exchange.route.path,
+            exchange.raw_query,
+            exchange.headers,
+            self.library.ignored_query,
         )
 
     async def cassette(self, exchange: Exchange) -> Cassette:
