@@ -74,6 +74,12 @@ def create_app(
     transport: Transport
     if settings.mode is Mode.REPLAY:
         transport = ReplayTransport(player)  # no session, no connector: never a socket
+
+        async def cassette_dir_ready() -> tuple[bool, str]:
+            found = library.root.is_dir()
+            return found, f"{library.root} {'exists' if found else 'is missing'}"
+
+        app[keys.READY_CHECKS].append(("cassettes", cassette_dir_ready))
     else:
         transport = upstream = UpstreamTransport(
             UpstreamConfig(

@@ -345,3 +345,38 @@ async def test_a_miss_explains_itself(start_gateway, tmp_path):
     assert miss["interactions"] == {"recorded": 3, "played": 0}
     assert absent["reason"] == "cassette_not_found"
     assert 'harvestgw_cassette_interactions_total{outcome="missed"} 2.0' in exposed
+
+
+async def test_admin_lists_and_rewinds_cassettes_and_readiness_needs_the_dir(
+    start_gateway, tmp_path
+):
+    server, _ = await start_sim()
+    upstream = origin(server)
+    base, _ = await start_gateway(settings_for(Mode.RECORD, upstream, tmp_path))
+    async with aiohttp.ClientSession(headers=H1) as http, http.get(f"{base}/v2/company") as r:
+        assert r.status == 200
+    await server.close()
+    replay, _ = await start_gateway(
+        replace(settings_for(Mode.REPLAY, upstream, tmp_path), admin_token="admin-secret")
+    )
+    missing, _ = await start_gateway(settings_for(Mode.REPLAY, upstream, tmp_path / "nope"))
+    async with aiohttp.ClientSession(headers=H1) as http:
+        for expected in (200, 501):
+            async with http.get(f"{replay}/v2/company") as r:
+                assert r.status == expected
+        async with http.get(f"{replay}/_gateway/cassettes") as r:
+            listing = await r.json()
+        async with http.post(f"{replay}/_gateway/cassettes/rewind") as r:
+            assert r.status == 401  # H1's bearer is not the admin token
+        auth = {"Authorization": "Bearer admin-secret"}
+        async with http.post(f"{replay}/_gateway/cassettes/rewind", headers=auth) as r:
+            assert (await r.json()) == {"rewound": ["session"]}
+        async with http.get(f"{replay}/v2/company") as r:
+            assert r.status == 200  # from the top again
+        async with http.get(f"{replay}/readyz") as r:
+            assert r.status == 200
+        async with http.get(f"{missing}/readyz") as r:
+            assert r.status == 503
+    assert listing["cassettes"] == [
+        {"name": "session", "existed": True, "interactions": 1, "played": 1, "recorded": 0}
+    ]
