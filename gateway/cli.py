@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from aiohttp import web
 
+from gateway import cli_cassettes
 from gateway.policy.load import PolicyError
 from gateway.settings import LogFormat, Mode, RecordMode, Settings, env_defaults
 from gateway.web.app import create_app, resolve_policy
@@ -116,10 +117,15 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     p = sub.add_parser("check-policy", help="validate a policy file and print its quotas")
     p.add_argument("--policy", default=env.get("policy"))
     p.add_argument("--quota", action="append", metavar="NAME=N/W")
+    cli_cassettes.add_parser(sub, env)
     return parser
 
 
-COMMANDS: dict[str, Command] = {"serve": cmd_serve, "check-policy": cmd_check_policy}
+COMMANDS: dict[str, Command] = {
+    "serve": cmd_serve,
+    "check-policy": cmd_check_policy,
+    "cassettes": cli_cassettes.run,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,1 +1,1 @@
-"""I/O shells that hold state outside a request: cache tiers (memory, Redis)."""
+"""I/O shells that hold state outside a request: cache tiers, quota stores, cassette files."""

@@ -1,0 +1,69 @@
+"""Record the demo cassette from the simulator: ``python -m gateway.testing.demo [DIR] [NAME]``.
+
+No real data: the simulator's accounts and tokens only. The cassette is then moved onto
+``https://api.harvestapp.com`` (``cassettes rebase``), so the gateway's default upstream replays it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from gateway.cli_cassettes import rebase_interactions
+from gateway.settings import Mode, Settings
+from gateway.simulator import ACCOUNT_ID_1, ADMIN_TOKEN_1, SimConfig, Simulator, headers_for
+from gateway.stores import cassette_files as files
+from gateway.web.app import create_app
+
+HARVEST = "https://api.harvestapp.com"
+UA = "Harvest Gateway demo (demo@example.com)"
+PATHS = (
+    "/v2/users/me",
+    "/v2/company",
+    "/v2/clients",
+    "/v2/projects?per_page=2",
+    "/v2/projects?per_page=2&page=2",
+    "/v2/time_entries?per_page=5",
+    "/v2/reports/time/projects?from=20240101&to=20241231",
+)
+
+
+async def record(root: Path, name: str) -> int:
+    sim_server = TestServer(Simulator(SimConfig()).app(), host="127.0.0.1")
+    await sim_server.start_server()
+    sim = str(sim_server.make_url("")).rstrip("/")
+    settings = Settings(
+        mode=Mode.RECORD, upstream=sim, id_upstream=sim, cassette_dir=str(root), cassette=name
+    )
+    gateway = TestServer(create_app(settings), host="127.0.0.1")
+    await gateway.start_server()
+    base = str(gateway.make_url("")).rstrip("/")
+    try:
+        async with aiohttp.ClientSession(headers=headers_for(ADMIN_TOKEN_1, ACCOUNT_ID_1, UA)) as s:
+            for target in PATHS:
+                async with s.get(base + target) as resp:
+                    if resp.headers.get("X-Gateway-Record") != "recorded":
+                        raise RuntimeError(f"{target}: {resp.status} not recorded")
+    finally:
+        await gateway.close()
+        await sim_server.close()
+    path = files.cassette_path(root, name)
+    data = files.read(path)
+    files.write(path, rebase_interactions(data.interactions, sim, HARVEST), data.meta, {})
+    return len(data.interactions)
+
+
+def main(argv: list[str]) -> int:
+    root = Path(argv[0] if argv else "cassettes")
+    name = argv[1] if len(argv) > 1 else "demo/harvest-basics"
+    count = asyncio.run(record(root, name))
+    print(f"recorded {count} interactions into {files.cassette_path(root, name)}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
