@@ -16,7 +16,9 @@ MUST_HAVE_DATA: frozenset[str] = frozenset(
         # Quota: unlabelled gauges and the 429 counter exist from the start
         "Queue depth", "Blocked accounts", "Upstream 429 rate",
         # Cache
-        "Answers by X-Cache",
+        "Answers by X-Cache", "Cache hit ratio", "Cache outcomes", "Cache entries", "Cache bytes",
+        # Replay
+        "Cassette interactions", "Replay misses", "Recorded",
         # Upstream
         "Upstream latency", "Upstream responses", "Upstream errors",
         # Infrastructure
@@ -32,10 +34,6 @@ AWAITING_WIRING: frozenset[str] = frozenset(
     {
         # quota branch: quota_utilisation_ratio, quota_wait_seconds, quota_reservations_total
         "Quota utilisation", "Quota wait", "Reservations by outcome",
-        # cache branch: cache_requests_total, cache_entries, cache_bytes
-        "Cache hit ratio", "Cache outcomes", "Cache entries", "Cache bytes",
-        # cassettes branch: cassette_interactions_total
-        "Cassette interactions", "Replay misses", "Recorded",
         # quota branch (limiter) and cache branch set harvestgw_degraded{component}
         "Degraded mode",
     }
