@@ -60,6 +60,10 @@ class RouteError(ValueError):
 
 def _clean_segments(raw_path: str) -> list[str]:
     """Split a path into segments, refusing anything that could escape or smuggle a host."""
+    if not raw_path.startswith("/"):
+        # Absolute-form (``http://host/v2/...``) or authority-form targets: the gateway only
+        # ever talks to its configured upstreams, so a target naming a host is refused.
+        raise RouteError("the request target must be a path (origin-form), not a URL")
     decoded = unquote(raw_path)
     if "\\" in decoded or "\x00" in decoded or "//" in raw_path:
         raise RouteError("the path contains an empty segment, a backslash or a NUL")

@@ -9,16 +9,19 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.clock import Clock, SystemClock
+from gateway.credentials_file import load_credentials
 from gateway.pipeline import Deps, build_pipeline
+from gateway.pipeline.connections import connection_gate
 from gateway.pipeline.timing import upstream_timing
 from gateway.policy.load import load_policy, parse_quota_override, with_quota_overrides
 from gateway.policy.schema import Policy
-from gateway.settings import Settings
+from gateway.settings import Settings, process_environ
 from gateway.telemetry.logging import make_logger
 from gateway.telemetry.metrics import Metrics
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, keys
 from gateway.web.proxy import not_found, proxy_handler
+from gateway.web.server import handler_args, limit_requests_per_connection
 
 
 def resolve_policy(settings: Settings) -> Policy:
@@ -38,7 +41,10 @@ def create_app(
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
     policy = resolve_policy(settings)
-    app = web.Application(client_max_size=settings.max_body)
+    app = web.Application(client_max_size=settings.max_body, handler_args=handler_args(settings))
+    limit_requests_per_connection(app, settings.keepalive_requests)
+    if settings.credentials:
+        app[keys.CREDENTIALS] = load_credentials(settings.credentials, process_environ())
     app[keys.SETTINGS] = settings
     app[keys.POLICY] = policy
     app[keys.CLOCK] = clock
@@ -55,9 +61,14 @@ def create_app(
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             total_timeout=settings.total_timeout,
+            max_connections=settings.upstream_connections,
         )
     )
     deps = Deps(settings=settings, policy=policy, clock=clock, metrics=metrics, transport=transport)
+    # Innermost but for timing: a slot is held only while an exchange is really upstream.
+    deps.stages.append(
+        connection_gate(settings.upstream_connections, settings.upstream_wait, metrics)
+    )
     deps.stages.append(upstream_timing(clock, metrics))
     app[keys.PIPELINE] = build_pipeline(deps)
 

@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 
 from gateway.clock import Clock
+from gateway.core.credentials import Credentials
 from gateway.model import CallNext
 from gateway.policy.schema import Policy
 from gateway.settings import Settings
@@ -22,3 +23,5 @@ METRICS = web.AppKey("metrics", Metrics)
 LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
 PIPELINE: web.AppKey[CallNext] = web.AppKey("pipeline")
 READY_CHECKS: web.AppKey[list[tuple[str, ReadyCheck]]] = web.AppKey("ready_checks")
+# Managed mode's caller keys and Harvest tokens; absent in pass-through mode.
+CREDENTIALS = web.AppKey("credentials", Credentials)
