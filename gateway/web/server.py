@@ -118,7 +118,9 @@ def limit_requests_per_connection(app: web.Application, limit: int) -> None:
         if isinstance(protocol, JsonErrorRequestHandler):
             protocol.responses += 1
             if protocol.responses >= limit:
+                # Headers are already built when this signal runs: say it as well as do it.
                 response.force_close()
+                response.headers["Connection"] = "close"
 
     if limit > 0:
         app.on_response_prepare.append(on_prepare)
