@@ -61,6 +61,8 @@ def canary_targets(c: int) -> list[str]:
         "/api/v2/../../__sim__/log",
         "/api/v2/%2e%2e/%2e%2e/__sim__/reset",
         "/id/../__sim__/log",
+        "/id/__sim__/log",
+        "/id/api/__sim__/log",
         "/id/%2e%2e/__sim__/log",
         "/id/api/v2/../../../__sim__/log",
         "/id/api/v2/%2e%2e%2f%2e%2e%2f%2e%2e%2f__sim__/log",
