@@ -21,7 +21,7 @@ from gateway.telemetry.metrics import Metrics
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, keys
 from gateway.web.proxy import not_found, proxy_handler
-from gateway.web.server import handler_args, limit_requests_per_connection
+from gateway.web.server import handler_args, json_http_errors, limit_requests_per_connection
 
 
 def resolve_policy(settings: Settings) -> Policy:
@@ -41,7 +41,11 @@ def create_app(
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
     policy = resolve_policy(settings)
-    app = web.Application(client_max_size=settings.max_body, handler_args=handler_args(settings))
+    app = web.Application(
+        client_max_size=settings.max_body,
+        handler_args=handler_args(settings),
+        middlewares=[json_http_errors],
+    )
     limit_requests_per_connection(app, settings.keepalive_requests)
     if settings.credentials:
         app[keys.CREDENTIALS] = load_credentials(settings.credentials, process_environ())

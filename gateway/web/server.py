@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +20,9 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from gateway.settings import Settings
-from gateway.web.respond import JSON_TYPE
+from gateway.web.respond import JSON_TYPE, json_response
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _PRINTABLE = frozenset(range(0x20, 0x7F))
 
@@ -107,6 +109,27 @@ class GatewayRunner(web.AppRunner):
             handler_cancellation=base.handler_cancellation,
             loop=base._loop,
             **base._kwargs,
+        )
+
+
+@web.middleware
+async def json_http_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own HTTP errors (the router's 404 for a target it cannot route) as JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_") or "error"
+        body = {"error": code, "error_description": f"{exc.status} {exc.reason}."}
+        return json_response(
+            exc.status,
+            body,
+            {
+                k: v
+                for k, v in exc.headers.items()
+                if k.lower() not in ("content-type", "content-length")
+            },
         )
 
 

@@ -36,6 +36,9 @@ async def setup(start_simulator, start_gateway):
 def canary_targets(c: int) -> list[str]:
     """Request targets that try to reach 127.0.0.1:{c} or leave /v2 and /id."""
     return [
+        # Regression (raw-request fuzzer): no path at all fell through the router to
+        # aiohttp's plain-text 404.
+        f"http://127.0.0.1:{c}",
         f"http://127.0.0.1:{c}/v2/users/me",
         f"http://127.0.0.1:{c}/api/v2/users/me?x=1",
         f"https://127.0.0.1:{c}/v2/users/me",
