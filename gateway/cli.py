@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from aiohttp import web
-
 from gateway import cli_cassettes
+from gateway.core.credentials import hash_key
+from gateway.credentials_file import CredentialsError
 from gateway.policy.load import PolicyError
 from gateway.settings import LogFormat, Mode, RecordMode, Settings, env_defaults
 from gateway.web.app import create_app, resolve_policy
+from gateway.web.server import serve
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -50,12 +52,36 @@ def _serve_parser(
         type=float,
         default=float(env.get("shutdown_timeout", d.shutdown_timeout)),
     )
+    _limit_args(p, env, d)
     p.add_argument(
         "--replay-repeat-last",
         action="store_true",
         default=env.get("replay_repeat_last", "").lower() in ("1", "true", "yes"),
         help="in replay, keep answering the last recorded response once a request's are used up",
     )
+
+
+def _limit_args(p: argparse.ArgumentParser, env: dict[str, str], d: Settings) -> None:
+    """Managed credentials and the hardening limits (see SECURITY.md)."""
+    p.add_argument(
+        "--credentials",
+        default=env.get("credentials") or None,
+        metavar="FILE",
+        help="managed mode: hashed caller keys and Harvest token references (TOML or YAML)",
+    )
+    for flag, kind, help_ in (
+        ("max-body", int, "largest request body in bytes (413 above)"),
+        ("max-header-size", int, "longest request line or header field in bytes (431 above)"),
+        ("max-headers", int, "most header fields in a request (431 above)"),
+        ("keepalive-timeout", float, "seconds an idle connection, or one sending headers, lives"),
+        ("keepalive-requests", int, "responses per connection before it is closed (0: no limit)"),
+        ("client-timeout", float, "seconds to receive a body or to write a chunk (408 / close)"),
+        ("upstream-connections", int, "concurrent upstream exchanges (503 when all stay busy)"),
+        ("upstream-wait", float, "seconds to wait for a free upstream connection"),
+    ):
+        name = flag.replace("-", "_")
+        p.add_argument(f"--{flag}", type=kind, default=kind(env.get(name, getattr(d, name))),
+                       help=help_)  # fmt: skip
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -76,6 +102,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         admin_token=args.admin_token,
         shutdown_timeout=args.shutdown_timeout,
         replay_repeat_last=args.replay_repeat_last,
+        credentials=args.credentials,
+        max_body=args.max_body,
+        max_header_size=args.max_header_size,
+        max_headers=args.max_headers,
+        keepalive_timeout=args.keepalive_timeout,
+        keepalive_requests=args.keepalive_requests,
+        client_timeout=args.client_timeout,
+        upstream_connections=args.upstream_connections,
+        upstream_wait=args.upstream_wait,
     )
 
 
@@ -83,18 +118,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     try:
         app = create_app(settings)
-    except PolicyError as exc:
+    except (PolicyError, CredentialsError) as exc:
         print(f"harvest-gateway: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=settings.shutdown_timeout,
-        handler_cancellation=True,
-    )
+    # Not web.run_app: its runner answers malformed HTTP in plain text (see gateway.web.server).
+    asyncio.run(serve(app, settings))
+    return 0
+
+
+def cmd_hash_key(args: argparse.Namespace) -> int:
+    """Read a caller key on stdin, print the digest a credentials file stores for it."""
+    key = sys.stdin.readline().strip()
+    if not key:
+        print("harvest-gateway: no key on stdin", file=sys.stderr)  # noqa: T201
+        return 1
+    print(hash_key(key))  # noqa: T201
     return 0
 
 
@@ -117,6 +155,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     p = sub.add_parser("check-policy", help="validate a policy file and print its quotas")
     p.add_argument("--policy", default=env.get("policy"))
     p.add_argument("--quota", action="append", metavar="NAME=N/W")
+    sub.add_parser("hash-key", help="read a caller key on stdin, print its SHA-256 digest")
     cli_cassettes.add_parser(sub, env)
     return parser
 
@@ -124,6 +163,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 COMMANDS: dict[str, Command] = {
     "serve": cmd_serve,
     "check-policy": cmd_check_policy,
+    "hash-key": cmd_hash_key,
     "cassettes": cli_cassettes.run,
 }
 

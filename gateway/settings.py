@@ -51,6 +51,18 @@ class Settings:
     shutdown_timeout: float = 30.0
     max_body: int = 32 * 1024 * 1024
     replay_repeat_last: bool = False
+    # Managed credentials: a file of hashed caller keys and token references (None: pass-through).
+    credentials: str | None = None
+    # Limits (see SECURITY.md): header line/field bytes, header count, idle and header deadline,
+    # responses per connection, stalled body read/response write, concurrent upstream exchanges
+    # and how long one may wait for a free slot.
+    max_header_size: int = 8190
+    max_headers: int = 100
+    keepalive_timeout: float = 75.0
+    keepalive_requests: int = 1000
+    client_timeout: float = 30.0
+    upstream_connections: int = 100
+    upstream_wait: float = 10.0
 
     @property
     def public_origin(self) -> str:
@@ -66,6 +78,11 @@ class Settings:
     @property
     def id_upstream_origin(self) -> str:
         return self.id_upstream.rstrip("/")
+
+
+def process_environ() -> Mapping[str, str]:
+    """The environment secrets are resolved from (managed-mode token_env references)."""
+    return os.environ
 
 
 def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, str]:

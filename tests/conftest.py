@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from gateway.settings import Settings
 from gateway.web.app import create_app
-from tests.support import RedisServer, free_port, redis_server
+from tests.support import GatewayTestServer, RedisServer, free_port, redis_server
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +42,7 @@ async def start_gateway() -> AsyncIterator[GatewayFactory]:
         port = free_port()
         settings = replace(settings, host="127.0.0.1", port=port)
         app = create_app(settings, log_stream=log_stream, **kwargs)
-        server = TestServer(app, host="127.0.0.1", port=port)
+        server = GatewayTestServer(app, host="127.0.0.1", port=port)
         await server.start_server()
         servers.append(server)
         return f"http://127.0.0.1:{port}", app

@@ -11,6 +11,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
+
+from gateway.web.server import GatewayRunner
 
 
 def free_port() -> int:
@@ -80,3 +86,10 @@ def project_root() -> Path:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+class GatewayTestServer(TestServer):
+    """``TestServer`` with the runner ``serve`` uses (JSON answers to malformed HTTP)."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return GatewayRunner(self.app, **kwargs)

@@ -7,6 +7,7 @@ the rest of the document is not re-serialised (re-encoding JSON changes sizes an
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -18,16 +19,24 @@ def rewrite_url(url: str, upstream: str, public: str) -> str:
 
 
 def rewrite_links(body: bytes, upstreams: tuple[str, ...], public: str) -> bytes:
-    """Rewrite the absolute URLs found in a JSON body's top-level ``links`` object."""
+    """Rewrite the absolute URLs found in a JSON body's top-level ``links`` object.
+
+    Replacements are confined to the bytes of that object: a record elsewhere in the body that
+    quotes the same URL (a note pasting a link) is left as Harvest sent it.
+    """
     if b'"links"' not in body:
         return body
     try:
-        doc: Any = json.loads(body)
+        text = body.decode("utf-8")
+        found = _links_span(text)
     except (ValueError, UnicodeDecodeError):
         return body
-    links = doc.get("links") if isinstance(doc, dict) else None
+    if found is None:
+        return body
+    links, start, end = found
     if not isinstance(links, dict):
         return body
+    span = text[start:end]
     for value in links.values():
         if not isinstance(value, str):
             continue
@@ -35,13 +44,52 @@ def rewrite_links(body: bytes, upstreams: tuple[str, ...], public: str) -> bytes
             new = rewrite_url(value, upstream, public)
             if new != value:
                 for old_enc, new_enc in _encodings(value, new):
-                    body = body.replace(old_enc, new_enc)
+                    span = span.replace(old_enc, new_enc)
                 break
-    return body
+    if span == text[start:end]:
+        return body
+    # UTF-8 round-trips exactly, so every byte outside the span is the upstream's own.
+    return (text[:start] + span + text[end:]).encode("utf-8")
 
 
-def _encodings(old: str, new: str) -> list[tuple[bytes, bytes]]:
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def _skip(text: str, i: int) -> int:
+    match = _WS.match(text, i)
+    return match.end() if match else i
+
+
+def _links_span(text: str) -> tuple[Any, int, int] | None:
+    """(value, start, end) of the top-level ``links`` member of a JSON object, if any.
+
+    Walks the object's members with the stdlib decoder (the last duplicate wins, as in
+    ``json.loads``); raises ``ValueError`` on malformed JSON.
+    """
+    i = _skip(text, 0)
+    if text[i : i + 1] != "{":
+        return None
+    i = _skip(text, i + 1)
+    found: tuple[Any, int, int] | None = None
+    while text[i : i + 1] == '"':
+        key, i = _DECODER.raw_decode(text, i)
+        i = _skip(text, i)
+        if text[i : i + 1] != ":":
+            raise ValueError("expected ':'")
+        i = _skip(text, i + 1)
+        value, end = _DECODER.raw_decode(text, i)
+        if key == "links":
+            found = (value, i, end)
+        i = _skip(text, end)
+        if text[i : i + 1] != ",":
+            break
+        i = _skip(text, i + 1)
+    return found
+
+
+def _encodings(old: str, new: str) -> list[tuple[str, str]]:
     """The ways a JSON encoder may have written the URL: plain, and with escaped slashes."""
-    plain = (json.dumps(old).encode(), json.dumps(new).encode())
-    escaped = (plain[0].replace(b"/", b"\\/"), plain[1].replace(b"/", b"\\/"))
+    plain = (json.dumps(old), json.dumps(new))
+    escaped = (plain[0].replace("/", "\\/"), plain[1].replace("/", "\\/"))
     return [plain, escaped]

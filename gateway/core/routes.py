@@ -61,8 +61,13 @@ class RouteError(ValueError):
 
 def _clean_segments(raw_path: str) -> list[str]:
     """Split a path into segments, refusing anything that could escape or smuggle a host."""
+    if not raw_path.startswith("/"):
+        # Absolute-form (``http://host/v2/...``) or authority-form targets: the gateway only
+        # ever talks to its configured upstreams, so a target naming a host is refused.
+        raise RouteError("the request target must be a path (origin-form), not a URL")
     decoded = unquote(raw_path)
-    if "\\" in decoded or "\x00" in decoded or "//" in raw_path:
+    # "//" is checked after decoding too: %2F%2F would otherwise become an empty segment.
+    if "\\" in decoded or "\x00" in decoded or "//" in decoded:
         raise RouteError("the path contains an empty segment, a backslash or a NUL")
     segments = decoded.split("/")[1:]
     for seg in segments:
@@ -86,11 +91,13 @@ def resolve(raw_path: str) -> Route:
     if segments and segments[0] == "v2":
         path = "/" + "/".join(segments)
         return Route(Upstream.API, path, template_of(path))
-    if segments and segments[0] == "id" and len(segments) > 1:
+    # Harvest ID's API lives under /api/v2/; the rest of that host (login pages, OAuth's browser
+    # flow) is not an API and is not forwarded.
+    if segments[:3] == ["id", "api", "v2"] and len(segments) > 3 and segments[3]:
         path = "/" + "/".join(segments[1:])
         label = "/id" + path
         return Route(Upstream.ID, path, label if label in KNOWN_ID_TEMPLATES else "/id/{unknown}")
-    raise RouteError("only /v2/..., /api/v2/... and /id/... are forwarded")
+    raise RouteError("only /v2/..., /api/v2/... and /id/api/v2/... are forwarded")
 
 
 def template_of(path: str) -> str:

@@ -1,32 +1,30 @@
 """The request pipeline: the one place the order of stages is written.
 
-    observe (handler) ▸ cache ▸ admission ▸ record ▸ transport (upstream | replay)
+    observe (handler) ▸ cache ▸ admission ▸ record ▸ connection gate ▸ timing ▸ transport
 
 Stages are ``async (exchange, call_next) -> Reply``; none asks which mode the gateway is in:
-``build_pipeline`` leaves out what a mode does not need.
+the app leaves out what a mode does not need (no cache in record or replay mode, no admission,
+gate or timing in replay mode), and ``build_pipeline`` composes what is there, in this order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from gateway.clock import Clock
 from gateway.model import CallNext, Stage, compose
-from gateway.policy.schema import Policy
-from gateway.settings import Settings
-from gateway.telemetry.metrics import Metrics
 from gateway.transports.base import Transport
 
 
 @dataclass(kw_only=True)
-class Deps:
-    settings: Settings
-    policy: Policy
-    clock: Clock
-    metrics: Metrics
+class Stages:
     transport: Transport
-    stages: list[Stage] = field(default_factory=list)
+    cache: Stage | None = None  # outermost: a hit spends no quota
+    admission: Stage | None = None  # waits for a quota slot; absorbs upstream 429s
+    record: Stage | None = None  # inside the cache: only real upstream exchanges are written
+    gate: Stage | None = None  # bounds concurrent upstream connections
+    timing: Stage | None = None  # upstream latency, right around the transport
 
 
-def build_pipeline(deps: Deps) -> CallNext:
-    return compose(list(deps.stages), deps.transport.handle)
+def build_pipeline(stages: Stages) -> CallNext:
+    order = (stages.cache, stages.admission, stages.record, stages.gate, stages.timing)
+    return compose([s for s in order if s is not None], stages.transport.handle)

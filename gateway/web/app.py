@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -10,21 +11,25 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.clock import Clock, SystemClock
-from gateway.pipeline import Deps, build_pipeline
-from gateway.pipeline.cache import build_cache
+from gateway.credentials_file import load_credentials
+from gateway.pipeline import Stages, build_pipeline
+from gateway.pipeline.cache import ResponseCache, build_cache
+from gateway.pipeline.connections import connection_gate
 from gateway.pipeline.record import record_stage
 from gateway.pipeline.timing import upstream_timing
 from gateway.policy.load import load_policy, parse_quota_override, with_quota_overrides
 from gateway.policy.schema import Policy
-from gateway.settings import Mode, Settings
+from gateway.settings import Mode, Settings, process_environ
 from gateway.stores.cassettes import CassetteLibrary
 from gateway.telemetry.logging import LineWriter, make_logger
 from gateway.telemetry.metrics import Metrics
-from gateway.transports.base import Transport
 from gateway.transports.replay import Origins, Player, ReplayTransport
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, cache_admin, cassettes_admin, keys
 from gateway.web.proxy import id_generator, not_found, proxy_handler
+from gateway.web.server import handler_args, json_http_errors, limit_requests_per_connection
+
+Hook = Callable[[], Awaitable[None]]
 
 
 def resolve_policy(settings: Settings) -> Policy:
@@ -44,12 +49,19 @@ def create_app(
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
     policy = resolve_policy(settings)
-    app = web.Application(client_max_size=settings.max_body)
+    app = web.Application(
+        client_max_size=settings.max_body,
+        handler_args=handler_args(settings),
+        middlewares=[json_http_errors],
+    )
+    limit_requests_per_connection(app, settings.keepalive_requests)
+    if settings.credentials:
+        app[keys.CREDENTIALS] = load_credentials(settings.credentials, process_environ())
+    log_writer = LineWriter(log_stream)
     app[keys.SETTINGS] = settings
     app[keys.POLICY] = policy
     app[keys.CLOCK] = clock
     app[keys.METRICS] = metrics
-    log_writer = LineWriter(log_stream)
     app[keys.LOGGER] = make_logger(settings.log_format.value, writer=log_writer)
     app[keys.READY_CHECKS] = []
     app[keys.REQUEST_IDS] = id_generator()
@@ -73,58 +85,41 @@ def create_app(
         default_cassette=settings.cassette,
         repeat_last=settings.replay_repeat_last,
     )
-    upstream: UpstreamTransport | None = None
-    transport: Transport
+    cache = build_cache(settings, policy.cache, clock, metrics, policy.queue.max_wait)
+    app[cache_admin.CACHE] = cache
+    starts: list[Hook] = [cache.start]
+    stops: list[Hook] = [cache.aclose, library.aclose]  # the library finishes pending writes
+
     if settings.mode is Mode.REPLAY:
-        transport = ReplayTransport(player)  # no session, no connector: never a socket
-
-        async def cassette_dir_ready() -> tuple[bool, str]:
-            found = library.root.is_dir()
-            return found, f"{library.root} {'exists' if found else 'is missing'}"
-
-        app[keys.READY_CHECKS].append(("cassettes", cassette_dir_ready))
+        stages = Stages(transport=ReplayTransport(player))  # no session: never a socket
+        app[keys.READY_CHECKS].append(("cassettes", _dir_check(library.root)))
     else:
-        transport = upstream = UpstreamTransport(
-            UpstreamConfig(
-                api=settings.upstream_origin,
-                id=settings.id_upstream_origin,
-                public=settings.public_origin,
-                connect_timeout=settings.connect_timeout,
-                read_timeout=settings.read_timeout,
-                total_timeout=settings.total_timeout,
-            )
+        upstream = UpstreamTransport(_upstream_config(settings))
+        starts.insert(0, upstream.start)
+        stops.insert(0, upstream.aclose)
+        stages = Stages(
+            transport=upstream,
+            gate=connection_gate(settings.upstream_connections, settings.upstream_wait, metrics),
+            timing=upstream_timing(clock, metrics),
         )
-    deps = Deps(settings=settings, policy=policy, clock=clock, metrics=metrics, transport=transport)
-    if settings.mode is Mode.RECORD:
-        deps.stages.append(
-            record_stage(
+        if settings.mode is Mode.RECORD:
+            stages.record = record_stage(
                 player,
                 mode=settings.record_mode,
                 rules=policy.redaction,
                 clock=clock,
                 log=app[keys.LOGGER],
             )
-        )
-    if upstream is not None:
-        deps.stages.append(upstream_timing(clock, metrics))
-    cache = build_cache(settings, policy.cache, clock, metrics, policy.queue.max_wait)
-    app[cache_admin.CACHE] = cache
-    if settings.mode is Mode.PROXY:
-        # Outermost, so a hit spends no quota. Not in record mode (a hit would hide an exchange
-        # from the cassette) nor in replay (repeats must play in recorded order).
-        deps.stages.insert(0, cache)
-        if settings.redis_url:
-            app[keys.READY_CHECKS].append(("cache", cache.store.ping))
-    app[keys.PIPELINE] = build_pipeline(deps)
+        else:
+            _use_cache(app, stages, cache, settings)
+    app[keys.PIPELINE] = build_pipeline(stages)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
-        if upstream is not None:
-            await upstream.start()
-        await cache.start()
+        for start in starts:
+            await start()
         yield
-        await cache.aclose()
-        await transport.aclose()
-        await library.aclose()  # finishes pending cassette writes
+        for stop in stops:
+            await stop()
         log_writer.flush()
 
     app.cleanup_ctx.append(lifecycle)
@@ -136,6 +131,35 @@ def create_app(
     app.router.add_route("*", "/_gateway/{tail:.*}", _gateway_not_found)
     app.router.add_route("*", "/{tail:.*}", proxy_handler)
     return app
+
+
+def _use_cache(
+    app: web.Application, stages: Stages, cache: ResponseCache, settings: Settings
+) -> None:
+    """Proxy mode only: in record mode a hit would hide an exchange from the cassette."""
+    stages.cache = cache
+    if settings.redis_url:
+        app[keys.READY_CHECKS].append(("cache", cache.store.ping))
+
+
+def _upstream_config(settings: Settings) -> UpstreamConfig:
+    return UpstreamConfig(
+        api=settings.upstream_origin,
+        id=settings.id_upstream_origin,
+        public=settings.public_origin,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        total_timeout=settings.total_timeout,
+        max_connections=settings.upstream_connections,
+    )
+
+
+def _dir_check(root: Path) -> keys.ReadyCheck:
+    async def check() -> tuple[bool, str]:
+        found = await asyncio.to_thread(root.is_dir)
+        return found, f"{root} {'exists' if found else 'is missing'}"
+
+    return check
 
 
 async def _gateway_not_found(request: web.Request) -> web.Response:

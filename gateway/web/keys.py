@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 
 from gateway.clock import Clock
+from gateway.core.credentials import Credentials
 from gateway.model import CallNext
 from gateway.policy.schema import Policy
 from gateway.settings import Settings
@@ -23,3 +24,5 @@ LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
 REQUEST_IDS: web.AppKey[Callable[[], str]] = web.AppKey("request_ids")
 PIPELINE: web.AppKey[CallNext] = web.AppKey("pipeline")
 READY_CHECKS: web.AppKey[list[tuple[str, ReadyCheck]]] = web.AppKey("ready_checks")
+# Managed mode's caller keys and Harvest tokens; absent in pass-through mode.
+CREDENTIALS = web.AppKey("credentials", Credentials)

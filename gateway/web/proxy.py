@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from structlog.contextvars import bound_contextvars
 
+from gateway.core.credentials import Grant, authorize
 from gateway.core.headers import Caller, Reject, check_api_request, hop_by_hop
 from gateway.core.routes import Route, RouteError, Upstream, resolve
 from gateway.errors import GatewayError
@@ -41,25 +44,37 @@ def id_generator() -> Callable[[], str]:
     return lambda: f"{prefix}{next(counter):016x}"
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int, within: float | None = None) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise GatewayError(413, "body_too_large", f"The request body exceeds {limit} bytes.")
     if not request.body_exists:
         return b""
     chunks, size = [], 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise GatewayError(413, "body_too_large", f"The request body exceeds {limit} bytes.")
-        chunks.append(chunk)
+    try:
+        # One deadline for the whole body: a client trickling bytes cannot hold us forever.
+        async with asyncio.timeout(within):
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    raise GatewayError(
+                        413, "body_too_large", f"The request body exceeds {limit} bytes."
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise GatewayError(
+            408, "request_timeout", f"The request body did not arrive within {within:g}s."
+        ) from None
     return b"".join(chunks)
 
 
-def forward_headers(request: web.Request, caller: Caller) -> CIMultiDict[str]:
-    drop = hop_by_hop(request.headers.items()) | _NOT_FORWARDED
+def forward_headers(
+    request: web.Request, caller: Caller, source: Mapping[str, str] | None = None
+) -> CIMultiDict[str]:
+    given = request.headers if source is None else source
+    drop = hop_by_hop(given.items()) | _NOT_FORWARDED
     out: CIMultiDict[str] = CIMultiDict(
         (k, v)
-        for k, v in request.headers.items()
+        for k, v in given.items()
         if k.lower() not in drop and not k.lower().startswith("x-gateway-")
     )
     if caller.user_agent and "User-Agent" not in out:
@@ -74,28 +89,64 @@ def forward_headers(request: web.Request, caller: Caller) -> CIMultiDict[str]:
 
 
 def route_of(request: web.Request) -> Route:
+    path = request.raw_path.split("?", 1)[0]
+    if not path.startswith("/"):
+        # aiohttp accepts absolute-form targets (GET http://host/...) and then trusts their host
+        # in request.url/request.host; the gateway never does: it only talks to its upstreams.
+        raise GatewayError(
+            400, "invalid_target", "The request target must be a path, not an absolute URL."
+        )
     try:
-        return resolve(request.raw_path.split("?", 1)[0])
+        return resolve(path)
     except RouteError as exc:
         raise GatewayError(404, "not_found", f"{exc}.") from exc
+
+
+def rejected(app: web.Application, verdict: Reject) -> GatewayError:
+    app[keys.METRICS].rejections.labels(verdict.error).inc()
+    # Harvest's own 403 body is {"message": ...}; keep it beside ours for Harvest clients.
+    detail = {"message": verdict.description} if verdict.status == 403 else {}
+    return GatewayError(verdict.status, verdict.error, verdict.description, detail=detail)
+
+
+def managed_headers(
+    request: web.Request, route: Route
+) -> tuple[Grant | None, CIMultiDictProxy[str] | CIMultiDict[str]]:
+    """In managed mode, check the caller's gateway key and put the account's token in its place."""
+    creds = request.app.get(keys.CREDENTIALS)
+    if creds is None:
+        return None, request.headers
+    if route.upstream is not Upstream.API:
+        raise rejected(request.app, Reject(403, "forbidden", "Harvest ID (/id/) is not served "
+                       "in managed mode: the gateway holds the tokens."))  # fmt: skip
+    outcome = authorize(creds, method=request.method, headers=request.headers, query=request.query)
+    if isinstance(outcome, Reject):
+        raise rejected(request.app, outcome)
+    headers = CIMultiDict(request.headers)
+    headers.popall("X-Gateway-Key", None)
+    headers["Authorization"] = outcome.authorization
+    headers["Harvest-Account-Id"] = outcome.account_id
+    return outcome, headers
 
 
 async def build_exchange(request: web.Request, route: Route, request_id: str) -> Exchange:
     app = request.app
     settings, policy = app[keys.SETTINGS], app[keys.POLICY]
-    body = await read_body(request, settings.max_body)
+    grant, given = managed_headers(request, route)
+    body = await read_body(request, settings.max_body, settings.client_timeout)
     verdict = check_api_request(
         method=request.method,
-        headers=request.headers,
+        headers=given,
         query=request.query,
         body=body,
         rules=policy.headers,
         needs_account=route.upstream is Upstream.API,
     )
     if isinstance(verdict, Reject):
-        app[keys.METRICS].rejections.labels(verdict.error).inc()
-        raise GatewayError(verdict.status, verdict.error, verdict.description)
-    headers = forward_headers(request, verdict)
+        raise rejected(app, verdict)
+    if grant is not None:
+        verdict = replace(verdict, account_id=grant.account_id, principal=grant.principal)
+    headers = forward_headers(request, verdict, given)
     for name, value in policy.headers.inject:
         headers[name] = value
     return Exchange(
@@ -139,7 +190,7 @@ async def _proxy(request: web.Request, request_id: str) -> web.StreamResponse:
                 metrics.upstream_errors.labels(exc.code).inc()
         else:
             decorate(reply, exchange, request_id)
-            resp = await send_reply(request, reply)
+            resp = await send_reply(request, reply, app[keys.SETTINGS].client_timeout)
         resp.headers["X-Request-Id"] = request_id
         status = resp.status
         return resp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -25,7 +26,9 @@ def error_response(error: GatewayError) -> web.Response:
     return json_response(error.status, error.body(), error.headers)
 
 
-async def send_reply(request: web.Request, reply: Reply) -> web.StreamResponse:
+async def send_reply(
+    request: web.Request, reply: Reply, write_timeout: float | None = None
+) -> web.StreamResponse:
     if reply.stream is None:
         return web.Response(
             status=reply.status,
@@ -39,7 +42,9 @@ async def send_reply(request: web.Request, reply: Reply) -> web.StreamResponse:
     try:
         await resp.prepare(request)
         async for chunk in reply.stream:
-            await resp.write(chunk)
+            # A caller that stops reading would hold the upstream connection: bound each write.
+            async with asyncio.timeout(write_timeout):
+                await resp.write(chunk)
         await resp.write_eof()
     finally:
         if reply.release is not None:

@@ -37,3 +37,16 @@ def test_non_json_or_linkless_bodies_pass_through():
     assert rewrite_links(b"not json", UP, PUB) == b"not json"
     assert rewrite_links(b'{"links": 5}', UP, PUB) == b'{"links": 5}'
     assert rewrite_links(b"[1,2]", UP, PUB) == b"[1,2]"
+
+
+def test_a_record_quoting_a_link_url_is_left_alone():
+    # Regression found by the hypothesis property: the rewrite used to replace the URL anywhere
+    # in the body, so a note that pasted the next-page URL came back changed.
+    url = "https://api.harvestapp.com/v2/time_entries?page=2"
+    body = (
+        '{"time_entries": [{"notes": "' + url + '"}], "links": {"next": "' + url + '"}}'
+    ).encode()
+    out = rewrite_links(body, ("https://api.harvestapp.com",), "http://gw")
+    assert out == body.replace(
+        b'"links": {"next": "https://api.harvestapp.com', b'"links": {"next": "http://gw'
+    )

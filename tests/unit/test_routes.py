@@ -28,7 +28,15 @@ def test_id_prefix_goes_to_harvest_id_without_the_prefix():
     assert route.upstream is Upstream.ID
     assert route.path == "/api/v2/oauth2/token"
     assert route.template == "/id/api/v2/oauth2/token"
-    assert resolve("/id/anything/else").template == "/id/{unknown}"
+    assert resolve("/id/api/v2/else").template == "/id/{unknown}"
+
+
+@pytest.mark.parametrize("raw", ["/id/anything/else", "/id/", "/id/api/v2", "/id/api/v2/"])
+def test_id_serves_only_harvest_ids_api(raw):
+    # Regression (found writing the fuzz properties): /id/{anything} reached any path on the
+    # ID host, not only its API.
+    with pytest.raises(RouteError):
+        resolve(raw)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +53,10 @@ def test_id_prefix_goes_to_harvest_id_without_the_prefix():
         "/v2/users%5c..%5cx",
         "/v2/users/%00",
         "/v2/users/me@evil.example",
+        # Regressions found by the hypothesis property: encoded slashes made empty segments.
+        "/v2/%2f",
+        "/v2/a%2F%2Fb",
+        "/v2/%2f%2fevil.example/users",
     ],
 )
 def test_paths_that_could_leave_the_api_are_refused(raw):

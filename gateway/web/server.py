@@ -1,0 +1,172 @@
+"""Serving the app: connection limits, and JSON answers for what aiohttp refuses itself.
+
+aiohttp answers malformed HTTP (and oversized header lines, and handler crashes) before any
+middleware runs, in plain text. ``GatewayRunner`` serves the app with a request handler whose
+``handle_error`` speaks the gateway's JSON error shape instead. Both ``serve`` and the test
+fixture use it, so what tests see is what production sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from gateway.settings import Settings
+from gateway.web.respond import JSON_TYPE, json_response
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_PRINTABLE = frozenset(range(0x20, 0x7F))
+
+
+def handler_args(settings: Settings) -> Mapping[str, Any]:
+    """aiohttp ``RequestHandler`` limits, set on the Application so every runner applies them."""
+    return {
+        "max_line_size": settings.max_header_size,
+        "max_field_size": settings.max_header_size,
+        "max_headers": settings.max_headers,
+        # Also the deadline for a new connection (or the next request on a kept-alive one)
+        # to deliver its request line and headers: aiohttp closes it when this runs out.
+        "keepalive_timeout": settings.keepalive_timeout,
+        # How long an unread request body is drained after we answered early (e.g. 413).
+        "lingering_time": min(settings.client_timeout, 5.0),
+    }
+
+
+def error_body(status: int, exc: BaseException | None, max_header: int) -> tuple[int, str, str]:
+    """(status, code, description) for a request aiohttp refused or a handler that crashed."""
+    if isinstance(exc, LineTooLong):
+        return 431, "header_too_large", (
+            f"The request line or a header field is longer than {max_header} bytes."
+        )  # fmt: skip
+    if isinstance(exc, BadHttpMessage) and "Too many headers" in str(exc.message):
+        return 431, "too_many_headers", "The request has too many header fields."
+    if isinstance(exc, HttpProcessingError) or status == 400:
+        detail = _printable(str(getattr(exc, "message", "") or "")).strip()
+        return (
+            400,
+            "bad_request",
+            f"The request is not valid HTTP/1.1{': ' if detail else ''}{detail}",
+        )
+    if status == 504:
+        return 504, "gateway_timeout", "The gateway did not finish the request in time."
+    return 500, "internal_error", "The gateway failed to handle the request; see its log."
+
+
+def _printable(text: str) -> str:
+    first = text.splitlines()[0] if text else ""
+    return "".join(c for c in first[:100] if ord(c) in _PRINTABLE)
+
+
+class JsonErrorRequestHandler(RequestHandler):
+    """aiohttp's per-connection protocol, with the gateway's JSON error bodies."""
+
+    __slots__ = ("responses",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.responses = 0  # answered on this connection (see ``limit_requests_per_connection``)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        plain = super().handle_error(request, status, exc, message)  # logs, checks nothing sent
+        status, code, description = error_body(status, exc, self.max_field_size)
+        body = json.dumps({"error": code, "error_description": description}).encode()
+        resp = web.Response(status=status, body=body, headers={"Content-Type": JSON_TYPE})
+        resp.force_close()
+        del plain
+        return resp
+
+
+class GatewayServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class GatewayRunner(web.AppRunner):
+    """``AppRunner`` whose connections use ``JsonErrorRequestHandler``."""
+
+    async def _make_server(self) -> web.Server:
+        base = await super()._make_server()
+        # Same handler, factory and keyword arguments as aiohttp's own server; only the
+        # protocol class differs (aiohttp offers no public hook for it).
+        return GatewayServer(
+            base.request_handler,
+            request_factory=base.request_factory,
+            handler_cancellation=base.handler_cancellation,
+            loop=base._loop,
+            **base._kwargs,
+        )
+
+
+@web.middleware
+async def json_http_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own HTTP errors (the router's 404 for a target it cannot route) as JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_") or "error"
+        body = {"error": code, "error_description": f"{exc.status} {exc.reason}."}
+        return json_response(
+            exc.status,
+            body,
+            {
+                k: v
+                for k, v in exc.headers.items()
+                if k.lower() not in ("content-type", "content-length")
+            },
+        )
+
+
+def limit_requests_per_connection(app: web.Application, limit: int) -> None:
+    """Close a kept-alive connection after ``limit`` responses (``Connection: close``)."""
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        protocol = request.protocol
+        if isinstance(protocol, JsonErrorRequestHandler):
+            protocol.responses += 1
+            if protocol.responses >= limit:
+                # Headers are already built when this signal runs: say it as well as do it.
+                response.force_close()
+                response.headers["Connection"] = "close"
+
+    if limit > 0:
+        app.on_response_prepare.append(on_prepare)
+
+
+async def serve(
+    app: web.Application, settings: Settings, *, ready: asyncio.Event | None = None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    runner = GatewayRunner(
+        app, access_log=None, shutdown_timeout=settings.shutdown_timeout, handler_cancellation=True
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
