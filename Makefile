@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test lint bench
+.PHONY: run test install install-test lint bench system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,10 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+system-deps:
+	scripts/system-deps
+
+test: system-deps lint
 	$(BIN)/pytest
 
 bench: install-test
