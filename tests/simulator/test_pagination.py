@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import parse_qs, urlsplit
+
+from gateway.simulator import ADMIN_TOKEN_1, SimConfig, Simulator, headers_for
+from gateway.simulator.data import TIME_ENTRIES_PER_ACCOUNT
+
+
+async def test_time_entries_links_are_absolute_and_walkable(client, admin1):
+    resp = await client.get("/v2/time_entries", params={"per_page": "60"}, headers=admin1)
+    assert resp.status == 200
+    page = await resp.json()
+    assert page["total_entries"] == TIME_ENTRIES_PER_ACCOUNT
+    assert page["total_pages"] == 5
+    assert page["page"] == 1 and page["next_page"] == 2 and page["previous_page"] is None
+    origin = str(client.make_url("/")).rstrip("/")
+    links = page["links"]
+    assert links["first"] == f"{origin}/v2/time_entries?page=1&per_page=60&ref=first"
+    assert links["last"] == f"{origin}/v2/time_entries?page=5&per_page=60&ref=last"
+    assert links["previous"] is None
+    seen = [e["id"] for e in page["time_entries"]]
+    pages = 1
+    while page["links"]["next"]:
+        nxt = page["links"]["next"]
+        assert nxt.startswith(f"{origin}/v2/time_entries?")
+        assert parse_qs(urlsplit(nxt).query)["ref"] == ["next"]
+        resp = await client.session.get(nxt, headers=admin1)
+        assert resp.status == 200
+        page = await resp.json()
+        pages += 1
+        seen += [e["id"] for e in page["time_entries"]]
+    assert pages == 5
+    assert page["page"] == 5 and page["next_page"] is None and page["previous_page"] == 4
+    assert len(page["time_entries"]) == TIME_ENTRIES_PER_ACCOUNT - 4 * 60
+    assert len(seen) == len(set(seen)) == TIME_ENTRIES_PER_ACCOUNT
+    assert page["links"]["previous"].endswith("page=4&per_page=60&ref=previous")
+
+
+async def test_time_entries_sorted_newest_first(client, admin1):
+    page = await (await client.get("/v2/time_entries", headers=admin1)).json()
+    dates = [e["spent_date"] for e in page["time_entries"]]
+    assert dates == sorted(dates, reverse=True)
+    assert page["per_page"] == 2000 and page["total_pages"] == 1
+
+
+async def test_filters_are_kept_in_links(client, admin1):
+    params = {"per_page": "10", "project_id": "1120001", "from": "2024-04-01"}
+    page = await (await client.get("/v2/time_entries", params=params, headers=admin1)).json()
+    assert page["time_entries"]
+    assert all(e["project"]["id"] == 1120001 for e in page["time_entries"])
+    assert all(e["spent_date"] >= "2024-04-01" for e in page["time_entries"])
+    query = parse_qs(urlsplit(page["links"]["next"]).query)
+    assert query["project_id"] == ["1120001"] and query["from"] == ["2024-04-01"]
+
+
+async def test_credentials_never_echoed_in_links(client):
+    params = {"access_token": ADMIN_TOKEN_1, "account_id": "111111", "per_page": "100"}
+    resp = await client.get("/v2/time_entries", params=params, headers={"User-Agent": "T (t@t)"})
+    assert resp.status == 200
+    links = (await resp.json())["links"]
+    assert all(ADMIN_TOKEN_1 not in (v or "") for v in links.values())
+    assert "account_id" not in links["next"]
+
+
+async def test_cursor_pagination_walks_clients(client, admin1):
+    resp = await client.get("/v2/clients", params={"per_page": "1"}, headers=admin1)
+    page = await resp.json()
+    assert page["total_entries"] == 3 and page["total_pages"] == 3 and page["page"] == 1
+    names = [c["name"] for c in page["clients"]]
+    nxt = page["links"]["next"]
+    query = parse_qs(urlsplit(nxt).query)
+    assert query["ref"] == ["next_cursor"]
+    decoded = json.loads(base64.b64decode(query["cursor"][0]))
+    assert decoded == {"after": {"id": page["clients"][0]["id"]}}
+    middle = None
+    while nxt:
+        page = await (await client.session.get(nxt, headers=admin1)).json()
+        names += [c["name"] for c in page["clients"]]
+        middle = middle or page
+        nxt = page["links"]["next"]
+    assert names == ["Quarry Lane Bakery", "Cedar & Pine Architects", "Blue Heron Books"]
+    assert middle is not None and middle["page"] is None and middle["next_page"] is None
+    assert page["page"] == 3 and page["previous_page"] == 2
+    prev = page["links"]["previous"]
+    assert parse_qs(urlsplit(prev).query)["ref"] == ["previous_cursor"]
+    back = await (await client.session.get(prev, headers=admin1)).json()
+    assert [c["name"] for c in back["clients"]] == ["Cedar & Pine Architects"]
+
+
+async def test_page_param_on_cursor_endpoint_gives_page_links(client, admin1):
+    params = {"per_page": "2", "page": "1"}
+    page = await (await client.get("/v2/projects", params=params, headers=admin1)).json()
+    assert page["links"]["next"].endswith("page=2&per_page=2&ref=next")
+
+
+async def test_bad_cursor_is_422(client, admin1):
+    resp = await client.get("/v2/tasks", params={"cursor": "!!notbase64"}, headers=admin1)
+    assert resp.status == 422
+
+
+async def test_per_page_over_2000_is_422(client, admin1):
+    resp = await client.get("/v2/time_entries", params={"per_page": "2001"}, headers=admin1)
+    assert resp.status == 422
+    assert "per_page" in (await resp.json())["message"]
+
+
+async def test_public_base_and_api_alias(aiohttp_client, clock):
+    sim = Simulator(SimConfig(public_base="https://api.harvestapp.com"), clock=clock)
+    client = await aiohttp_client(sim.app())
+    headers = headers_for(ADMIN_TOKEN_1, "111111")
+    page = await (await client.get("/api/v2/tasks?page=1&per_page=2", headers=headers)).json()
+    assert (
+        page["links"]["next"]
+        == "https://api.harvestapp.com/api/v2/tasks?page=2&per_page=2&ref=next"
+    )
+    same = await (await client.get("/v2/tasks.json?page=1&per_page=2", headers=headers)).json()
+    assert same["tasks"] == page["tasks"]
