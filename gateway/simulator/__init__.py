@@ -1,7 +1,38 @@
 """A Harvest API v2 simulator (plus the two Harvest ID endpoints) for tests and demos.
 
->>> sim = Simulator(SimConfig(general_limit=5, general_window=0.5))
->>> app = sim.app()  # serve with aiohttp; inspect sim.log, sim.count(), sim.max_in_window()
+Usage::
+
+    sim = Simulator(SimConfig(general_limit=5, general_window=0.5))
+    client = await aiohttp_client(sim.app())
+    await client.get("/v2/time_entries", headers=headers_for(ADMIN_TOKEN_1, "111111"))
+    assert sim.max_in_window(0.5) <= 5
+
+Standalone: ``python -m gateway.simulator --port 9001 [--general-limit N ...]``.
+
+Decisions worth knowing (where real Harvest is unknown, the choice is marked *inferred*):
+
+* Request pipeline order: fault injection and latency, then the rate limiter, then the
+  400 checks (``User-Agent`` missing, GET with a body), then routing (unknown route or
+  method -> Harvest's HTML 404, no auth needed), then auth (401), then the handler.
+* Rate limiting counts every ``/v2`` or ``/api/v2`` request that carries an account id
+  (header or ``?account_id=``), including ones later answered 400/401/403/404/422
+  (*inferred*). Requests without an account id, Harvest ID calls and ``/__sim__`` calls
+  are not counted. A 429 never takes a slot. ``SimRequest.counted`` says which did.
+* Faults ``reset``, ``status:*`` and ``429`` pre-empt the request: it never reaches the
+  limiter. ``delay:*`` and ``truncate`` let it through normally.
+* A valid token used with an account it does not belong to gets the 401 ``invalid_token``
+  (*inferred*); ``OUTSIDER_TOKEN`` belongs to no account.
+* Members: 403 on users (list and other users), clients, contacts, on writes to
+  clients/tasks/company and on PATCH of expenses; time entries, expenses and reports
+  are filtered to their own records.
+* Cursor-capable lists (users, clients, contacts, projects, tasks, expense_categories)
+  are ordered newest id first and use cursor links unless ``page`` is sent.
+  time_entries/expenses are ordered by spent_date then id, newest first, page-only.
+* ``Location`` of 201s uses ``/api/v2`` like real Harvest (observed);
+  ``SimConfig.location_prefix="/v2"`` changes that. ``links`` use the prefix the
+  client used. DELETE answers 200 with an empty body (documented behaviour).
+* ``updated_at``/``created_at`` of writes come from the injected clock (its zero is
+  2024-06-01T09:00:00Z), so a fake clock gives deterministic bodies and ETags.
 """
 
 from .app import SimRequest, Simulator

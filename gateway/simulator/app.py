@@ -150,7 +150,6 @@ class Simulator:
         self._retry_after_flip = False
 
     def app(self) -> web.Application:
-        self.limiter.config = self.config
         application = web.Application(client_max_size=32 * 1024**2)
         application.router.add_route("*", "/{tail:.*}", self._handle)
         return application
@@ -211,6 +210,7 @@ class Simulator:
             method = "GET"
         is_report = method == "GET" and resources.is_report_path(rel)
         if entry.account_id is not None:
+            self.limiter.config = self.config  # follow a replaced config object
             wait = self.limiter.admit(entry.account_id, entry.t, is_report=is_report)
             if wait is not None:
                 return self._too_many(wait)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .context import Ctx, as_bool, parse_date
@@ -240,15 +241,17 @@ def project_budget(ctx: Ctx, _m: re.Match[str]) -> Reply:
     return json_reply(paginate("results", rows, ctx.query, ctx.url(ctx.path)))
 
 
-REPORTS: dict[str, Callable[[Ctx, re.Match[str]], Reply]] = {
-    "reports/time/clients": dated("time_entries", time_clients),
-    "reports/time/projects": dated("time_entries", time_projects),
-    "reports/time/tasks": dated("time_entries", time_tasks),
-    "reports/time/team": dated("time_entries", time_team),
-    "reports/expenses/clients": dated("expenses", expense_clients),
-    "reports/expenses/projects": dated("expenses", expense_projects),
-    "reports/expenses/categories": dated("expenses", expense_categories),
-    "reports/expenses/team": dated("expenses", expense_team),
-    "reports/uninvoiced": uninvoiced,
-    "reports/project_budget": project_budget,
-}
+REPORTS: Mapping[str, Callable[[Ctx, re.Match[str]], Reply]] = MappingProxyType(
+    {
+        "reports/time/clients": dated("time_entries", time_clients),
+        "reports/time/projects": dated("time_entries", time_projects),
+        "reports/time/tasks": dated("time_entries", time_tasks),
+        "reports/time/team": dated("time_entries", time_team),
+        "reports/expenses/clients": dated("expenses", expense_clients),
+        "reports/expenses/projects": dated("expenses", expense_projects),
+        "reports/expenses/categories": dated("expenses", expense_categories),
+        "reports/expenses/team": dated("expenses", expense_team),
+        "reports/uninvoiced": uninvoiced,
+        "reports/project_budget": project_budget,
+    }
+)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from . import reports
@@ -34,19 +35,21 @@ class Collection:
     """Members see only their own records (``user.id``)."""
 
 
-COLLECTIONS = {
-    c.name: c
-    for c in (
-        Collection("users", cursor=True, admin_only_read=True),
-        Collection("clients", cursor=True, admin_only_read=True),
-        Collection("contacts", cursor=True, admin_only_read=True),
-        Collection("projects", cursor=True),
-        Collection("tasks", cursor=True),
-        Collection("expense_categories", cursor=True),
-        Collection("time_entries", cursor=False, admin_only_write=False, own_only=True),
-        Collection("expenses", cursor=False, admin_only_write=False, own_only=True),
-    )
-}
+COLLECTIONS: Mapping[str, Collection] = MappingProxyType(
+    {
+        c.name: c
+        for c in (
+            Collection("users", cursor=True, admin_only_read=True),
+            Collection("clients", cursor=True, admin_only_read=True),
+            Collection("contacts", cursor=True, admin_only_read=True),
+            Collection("projects", cursor=True),
+            Collection("tasks", cursor=True),
+            Collection("expense_categories", cursor=True),
+            Collection("time_entries", cursor=False, admin_only_write=False, own_only=True),
+            Collection("expenses", cursor=False, admin_only_write=False, own_only=True),
+        )
+    }
+)
 
 _DATED = frozenset({"time_entries", "expenses"})
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from aiohttp import ClientResponse
+
 from gateway.simulator import (
     ADMIN_TOKEN_1,
     ADMIN_TOKEN_2,
@@ -12,7 +14,7 @@ from gateway.simulator.responses import INVALID_TOKEN_DESCRIPTION
 UA = {"User-Agent": "SimTest (dev@example.com)"}
 
 
-async def _assert_401(resp):
+async def _assert_401(resp: ClientResponse) -> None:
     assert resp.status == 401
     assert await resp.json() == {
         "error": "invalid_token",

@@ -14,7 +14,9 @@ async def test_time_entries_links_are_absolute_and_walkable(client, admin1):
     page = await resp.json()
     assert page["total_entries"] == TIME_ENTRIES_PER_ACCOUNT
     assert page["total_pages"] == 5
-    assert page["page"] == 1 and page["next_page"] == 2 and page["previous_page"] is None
+    assert page["page"] == 1
+    assert page["next_page"] == 2
+    assert page["previous_page"] is None
     origin = str(client.make_url("/")).rstrip("/")
     links = page["links"]
     assert links["first"] == f"{origin}/v2/time_entries?page=1&per_page=60&ref=first"
@@ -32,7 +34,9 @@ async def test_time_entries_links_are_absolute_and_walkable(client, admin1):
         pages += 1
         seen += [e["id"] for e in page["time_entries"]]
     assert pages == 5
-    assert page["page"] == 5 and page["next_page"] is None and page["previous_page"] == 4
+    assert page["page"] == 5
+    assert page["next_page"] is None
+    assert page["previous_page"] == 4
     assert len(page["time_entries"]) == TIME_ENTRIES_PER_ACCOUNT - 4 * 60
     assert len(seen) == len(set(seen)) == TIME_ENTRIES_PER_ACCOUNT
     assert page["links"]["previous"].endswith("page=4&per_page=60&ref=previous")
@@ -42,7 +46,8 @@ async def test_time_entries_sorted_newest_first(client, admin1):
     page = await (await client.get("/v2/time_entries", headers=admin1)).json()
     dates = [e["spent_date"] for e in page["time_entries"]]
     assert dates == sorted(dates, reverse=True)
-    assert page["per_page"] == 2000 and page["total_pages"] == 1
+    assert page["per_page"] == 2000
+    assert page["total_pages"] == 1
 
 
 async def test_filters_are_kept_in_links(client, admin1):
@@ -52,7 +57,8 @@ async def test_filters_are_kept_in_links(client, admin1):
     assert all(e["project"]["id"] == 1120001 for e in page["time_entries"])
     assert all(e["spent_date"] >= "2024-04-01" for e in page["time_entries"])
     query = parse_qs(urlsplit(page["links"]["next"]).query)
-    assert query["project_id"] == ["1120001"] and query["from"] == ["2024-04-01"]
+    assert query["project_id"] == ["1120001"]
+    assert query["from"] == ["2024-04-01"]
 
 
 async def test_credentials_never_echoed_in_links(client):
@@ -67,7 +73,9 @@ async def test_credentials_never_echoed_in_links(client):
 async def test_cursor_pagination_walks_clients(client, admin1):
     resp = await client.get("/v2/clients", params={"per_page": "1"}, headers=admin1)
     page = await resp.json()
-    assert page["total_entries"] == 3 and page["total_pages"] == 3 and page["page"] == 1
+    assert page["total_entries"] == 3
+    assert page["total_pages"] == 3
+    assert page["page"] == 1
     names = [c["name"] for c in page["clients"]]
     nxt = page["links"]["next"]
     query = parse_qs(urlsplit(nxt).query)
@@ -81,8 +89,11 @@ async def test_cursor_pagination_walks_clients(client, admin1):
         middle = middle or page
         nxt = page["links"]["next"]
     assert names == ["Quarry Lane Bakery", "Cedar & Pine Architects", "Blue Heron Books"]
-    assert middle is not None and middle["page"] is None and middle["next_page"] is None
-    assert page["page"] == 3 and page["previous_page"] == 2
+    assert middle is not None
+    assert middle["page"] is None
+    assert middle["next_page"] is None
+    assert page["page"] == 3
+    assert page["previous_page"] == 2
     prev = page["links"]["previous"]
     assert parse_qs(urlsplit(prev).query)["ref"] == ["previous_cursor"]
     back = await (await client.session.get(prev, headers=admin1)).json()

@@ -101,7 +101,8 @@ async def test_reports_limit_counted_separately(clock, aiohttp_client, admin1):
     clock.advance(15)
     assert (await client.get("/v2/company", headers=admin1)).status == 200
     resp = await client.get(REPORT, headers=admin1)
-    assert resp.status == 429 and resp.headers["Retry-After"] == "45"
+    assert resp.status == 429
+    assert resp.headers["Retry-After"] == "45"
 
 
 async def test_unauthenticated_requests_with_account_id_count(clock, aiohttp_client):
@@ -129,4 +130,5 @@ def test_limiter_unit(clock):
 def test_max_in_window_unit():
     assert max_in_window([], 1) == 0
     assert max_in_window([0, 0.5, 0.99, 1.0, 1.5], 1.0) == 3
-    assert retry_after_seconds(0.01) == 1 and retry_after_seconds(2.0) == 2
+    assert retry_after_seconds(0.01) == 1
+    assert retry_after_seconds(2.0) == 2

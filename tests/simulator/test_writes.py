@@ -13,12 +13,16 @@ async def test_post_then_get(client, admin1):
     created = await resp.json()
     origin = str(client.make_url("/")).rstrip("/")
     assert resp.headers["Location"] == f"{origin}/api/v2/time_entries/{created['id']}"
-    assert created["hours"] == 2.5 and created["project"]["name"] == "Cedar Portfolio Site"
-    assert created["user"]["id"] == 1100001 and created["is_running"] is False
+    assert created["hours"] == 2.5
+    assert created["project"]["name"] == "Cedar Portfolio Site"
+    assert created["user"]["id"] == 1100001
+    assert created["is_running"] is False
     got = await client.get(f"/v2/time_entries/{created['id']}", headers=admin1)
-    assert got.status == 200 and await got.json() == created
+    assert got.status == 200
+    assert await got.json() == created
     page = await (await client.get("/v2/time_entries?per_page=1", headers=admin1)).json()
-    assert page["total_entries"] == 251 and page["time_entries"][0]["id"] == created["id"]
+    assert page["total_entries"] == 251
+    assert page["time_entries"][0]["id"] == created["id"]
 
 
 async def test_location_prefix_configurable(aiohttp_client, clock, admin1):
@@ -52,16 +56,19 @@ async def test_patch_changes_etag_and_if_none_match(client, admin1):
     path = "/v2/time_entries/115000001"
     first = await client.get(path, headers=admin1)
     etag = first.headers["ETag"]
-    assert etag.startswith('W/"') and first.headers["Cache-Control"] == "no-store"
+    assert etag.startswith('W/"')
+    assert first.headers["Cache-Control"] == "no-store"
     again = await client.get(path, headers=admin1)
     assert again.headers["ETag"] == etag
     cached = await client.get(path, headers={**admin1, "If-None-Match": etag})
-    assert cached.status == 304 and await cached.read() == b""
+    assert cached.status == 304
+    assert await cached.read() == b""
     assert cached.headers["ETag"] == etag
     patched = await client.patch(path, json={"hours": 7.75, "notes": "changed"}, headers=admin1)
     assert patched.status == 200
     body = await patched.json()
-    assert body["hours"] == 7.75 and body["notes"] == "changed"
+    assert body["hours"] == 7.75
+    assert body["notes"] == "changed"
     after = await client.get(path, headers={**admin1, "If-None-Match": etag})
     assert after.status == 200
     assert after.headers["ETag"] != etag
@@ -73,7 +80,8 @@ async def test_patch_project_relinks(client, admin1):
         "/v2/time_entries/115000001", json={"project_id": 1120003}, headers=admin1
     )
     body = await resp.json()
-    assert body["project"]["id"] == 1120003 and body["client"]["name"] == "Quarry Lane Bakery"
+    assert body["project"]["id"] == 1120003
+    assert body["client"]["name"] == "Quarry Lane Bakery"
 
 
 async def test_stop_restart(client, admin1):
@@ -93,7 +101,8 @@ async def test_stop_restart(client, admin1):
 
 async def test_delete(client, admin1):
     resp = await client.delete("/v2/time_entries/115000002", headers=admin1)
-    assert resp.status == 200 and await resp.read() == b""
+    assert resp.status == 200
+    assert await resp.read() == b""
     assert (await client.get("/v2/time_entries/115000002", headers=admin1)).status == 404
     assert (await client.delete("/v2/time_entries/115000002", headers=admin1)).status == 404
 
@@ -116,7 +125,8 @@ async def test_expense_multipart_receipt(client, admin1):
     resp = await client.post("/v2/expenses", data=form, headers=admin1)
     assert resp.status == 201, await resp.text()
     body = await resp.json()
-    assert body["total_cost"] == 42.1 and body["expense_category"]["name"] == "Printing"
+    assert body["total_cost"] == 42.1
+    assert body["expense_category"]["name"] == "Printing"
     assert body["receipt"]["file_name"] == "proof.gif"
     assert body["receipt"]["file_size"] == len(b"GIF89a-fake")
     assert body["receipt"]["content_type"] == "image/gif"
