@@ -19,6 +19,7 @@ from gateway.telemetry.metrics import Metrics
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, keys
 from gateway.web.proxy import not_found, proxy_handler
+from gateway.web.quota_setup import install_quota
 
 
 def resolve_policy(settings: Settings) -> Policy:
@@ -58,6 +59,9 @@ def create_app(
         )
     )
     deps = Deps(settings=settings, policy=policy, clock=clock, metrics=metrics, transport=transport)
+    admission = install_quota(app)  # also routes /_gateway/quota (before the catch-all)
+    if admission is not None:
+        deps.stages.append(admission)
     deps.stages.append(upstream_timing(clock, metrics))
     app[keys.PIPELINE] = build_pipeline(deps)
 

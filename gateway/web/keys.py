@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.clock import Clock
 from gateway.model import CallNext
+from gateway.pipeline.admission import Admission
 from gateway.policy.schema import Policy
 from gateway.settings import Settings
 from gateway.telemetry.metrics import Metrics
@@ -22,3 +23,5 @@ METRICS = web.AppKey("metrics", Metrics)
 LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
 PIPELINE: web.AppKey[CallNext] = web.AppKey("pipeline")
 READY_CHECKS: web.AppKey[list[tuple[str, ReadyCheck]]] = web.AppKey("ready_checks")
+ADMISSION = web.AppKey("admission", Admission)
+QUOTA_STORE_HEALTH: web.AppKey[Callable[[], tuple[bool, str]]] = web.AppKey("quota_store_health")
