@@ -25,6 +25,7 @@ import structlog
 from gateway.clock import Clock
 from gateway.core.fairness import DEFAULT_PRIORITY, FairQueue, Ticket, parse_priority, unserved
 from gateway.core.quota import Limit, parse_retry_after
+from gateway.core.routes import Upstream
 from gateway.errors import GatewayError, bad_request, quota_exhausted
 from gateway.model import CallNext, Exchange, Reply
 from gateway.policy.schema import Policy
@@ -91,8 +92,8 @@ class Admission:
 
     async def __call__(self, exchange: Exchange, call_next: CallNext) -> Reply:
         account = exchange.account_id
-        if account is None:
-            return await call_next(exchange)
+        if account is None or exchange.route.upstream is not Upstream.API:
+            return await call_next(exchange)  # Harvest ID's endpoints have no account quota
         priority, max_wait = self._caller_options(exchange)
         limits = self.limits_for(exchange.method, exchange.route.template, priority)
         if not limits:

@@ -132,7 +132,7 @@ class InProcessQuotaStore:
             max_wait=max_wait,
         )
         used = tuple(
-            window_use(log.times, now, x.window) for log, x in zip(logs, limits, strict=True)
+            window_use(log.times, now, w.window) for log, w in zip(logs, windows, strict=True)
         )
         if p.admitted:
             for log in logs:
@@ -183,10 +183,9 @@ class InProcessQuotaStore:
     async def status(self, account: str, limits: Sequence[Limit]) -> AccountStatus:
         now = self.clock.monotonic()
         out = []
-        for x, w in zip(limits, self._windows(limits), strict=True):
+        for x, w in zip(limits, self._windows(limits), strict=True):  # read-only, like Redis
             log = self._log(account, x.name)
-            log.trim(now, w.window)
-            used = window_use(log.times, now, x.window)
+            used = window_use(log.times, now, w.window)
             reserved = len(log.times) - bisect.bisect_right(log.times, now)
             out.append(LimitStatus(x.name, x.limit, x.window, used, reserved))
         return AccountStatus(tuple(out), max(0.0, self.blocked_until(account) - now))
