@@ -71,6 +71,26 @@ def plan(
     return Plan(admitted=wait <= max_wait, slot=slot, wait=wait)
 
 
+def claim_delay(
+    settled: Sequence[float], in_flight: int, limit: int, window: float, now: float, poll: float
+) -> float:
+    """At send time: how long until sending now is provably within the limit (0: send now).
+
+    Planned slots assume earlier requests reached Harvest on time; the check at send time uses
+    what is known instead. A request *settled* at ``s`` (its response came back) reached Harvest
+    no later than ``s``; one still in flight may arrive any time, so it counts as inside every
+    window. Sending at ``now`` is safe when fewer than ``limit`` of those are in
+    ``(now - W, now]``: then no window of Harvest's holds more than ``limit``, whatever the
+    network did. ``settled`` is sorted and already cut to that window.
+    """
+    excess = len(settled) + in_flight - limit + 1
+    if excess <= 0:
+        return 0.0
+    if excess <= len(settled):
+        return settled[excess - 1] + window - now
+    return poll  # only responses still in flight can free the window: look again shortly
+
+
 def trim(log: list[float], now: float, window: float) -> None:
     """Drop entries no window containing ``now`` or later can see (strictly before now - W)."""
     cut = bisect.bisect_left(log, now - window)

@@ -43,7 +43,7 @@ class Waiter:
     deadline: float  # monotonic: past this, the caller gets 503 instead of a slot
     max_wait: float
     ticket: Ticket
-    future: asyncio.Future[float]  # resolves to the slot time it was granted
+    future: asyncio.Future[str]  # resolves to the member (slot id) it was granted
     retries: int = 0
 
 
@@ -104,10 +104,14 @@ class Admission:
         waiter = self._waiter(lane, exchange.principal or "anonymous", priority, max_wait)
         try:
             while True:
-                await self._acquire(lane, waiter)
+                member = await self._acquire(lane, waiter)
                 wait = self.clock.monotonic() - started
                 exchange.notes["queue_wait_ms"] = round(wait * 1000, 1)
-                reply = await call_next(exchange)
+                try:
+                    reply = await call_next(exchange)
+                finally:
+                    # answered (or failed): it reached Harvest by now, if at all
+                    self._chore(self.store.settle(lane.account, lane.limits, member))
                 if reply.status != 429:
                     self.metrics.quota_wait.labels(lane.name).observe(wait)
                     return reply
@@ -150,7 +154,7 @@ class Admission:
         return lane
 
     def _waiter(self, lane: Lane, caller: str, priority: str, max_wait: float) -> Waiter:
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         return Waiter(
             caller=caller,
             priority=priority,
@@ -162,7 +166,7 @@ class Admission:
 
     # ---- queueing ----------------------------------------------------------------------
 
-    async def _acquire(self, lane: Lane, waiter: Waiter) -> None:
+    async def _acquire(self, lane: Lane, waiter: Waiter) -> str:
         if self.closing:
             raise _shutting_down()
         if self.queued >= self.rules.max_queue:
@@ -181,8 +185,9 @@ class Admission:
             async with lane.lock:
                 await self._fill(lane)
             self._wake(lane)
-            await waiter.future
+            member = await waiter.future
             self.metrics.reservations.labels("granted").inc()
+            return member
         except asyncio.CancelledError:
             self._abandon(lane, waiter)
             raise
@@ -265,17 +270,29 @@ class Admission:
                 lane.changed.clear()
                 await self._sleep_or_change(lane, due - now)
                 continue
-            async with lane.lock:
-                if not lane.slots or lane.slots[0][1] != member or not lane.queue:
-                    continue
-                lane.slots.pop(0)
-                if not await self.store.claim(lane.account, lane.limits, member):
-                    self.metrics.reservations.labels("reslotted").inc()
-                    await self._fill(lane)
-                    continue
-                _, waiter = lane.queue.pop()
+            # Take the slot and the fairest waiter together (no await in between), then claim
+            # without the lane lock: a burst of arrivals reserving must not delay a due send.
+            lane.slots.pop(0)
+            ticket, waiter = lane.queue.pop()
+            verdict = await self.store.claim(lane.account, lane.limits, member)
+            if verdict == 0:
                 if not waiter.future.done():
-                    waiter.future.set_result(due)
+                    waiter.future.set_result(member)
+                else:  # claimed but the caller left: nothing will be sent
+                    self._chore(self.store.settle(lane.account, lane.limits, member))
+                continue
+            if waiter.future.done():  # the caller left meanwhile: nobody needs a slot
+                if verdict is not None:
+                    await self._release(lane, member)
+                continue
+            lane.queue.push(ticket, waiter)
+            if verdict is None:  # a 429 block took the slot: reserve again, behind it
+                self.metrics.reservations.labels("reslotted").inc()
+                async with lane.lock:
+                    await self._fill(lane)
+            else:  # an earlier send went out late: this one waits until the window allows
+                self.metrics.reservations.labels("delayed").inc()
+                bisect.insort(lane.slots, (self.clock.monotonic() + verdict, member))
 
     async def _sleep_or_change(self, lane: Lane, seconds: float) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))

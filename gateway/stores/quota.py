@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.clock import Clock
-from gateway.core.quota import Limit, block_until, plan, trim, window_use
+from gateway.core.quota import Limit, block_until, claim_delay, plan, trim, window_use
+
+CLAIM_POLL = 0.005  # seconds: look again when only in-flight requests fill the window
+MAX_FLIGHT = 120.0  # seconds: an unanswered request older than this no longer counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,14 @@ class QuotaStore(Protocol):
         """Reserve the earliest slot within ``max_wait``; a refusal reserves nothing."""
         ...
 
-    async def claim(self, account: str, limits: Sequence[Limit], member: str) -> bool:
-        """At send time: is the slot still ours (not removed by a block)? Drops it if not."""
+    async def claim(self, account: str, limits: Sequence[Limit], member: str) -> float | None:
+        """At send time: 0 = send now (it is then in flight until ``settle``); > 0 = wait that
+        long first (earlier requests reached Harvest later than planned); None = the slot is
+        gone (a 429 block removed it): reserve again."""
+        ...
+
+    async def settle(self, account: str, limits: Sequence[Limit], member: str) -> None:
+        """The response came back (or the attempt ended): the request reached Harvest by now."""
         ...
 
     async def release(self, account: str, limits: Sequence[Limit], member: str) -> None:
@@ -69,6 +78,11 @@ class QuotaStore(Protocol):
 class _Log:
     times: list[float] = field(default_factory=list)
     members: list[str] = field(default_factory=list)
+    # Actual traffic, for the check at send time: requests sent and not yet answered (member
+    # → claim time), and answered ones (settle times: each reached Harvest before that).
+    flight: dict[str, float] = field(default_factory=dict)
+    settled: list[float] = field(default_factory=list)
+    settled_members: list[str] = field(default_factory=list)
 
     def add(self, t: float, member: str) -> None:
         i = bisect.bisect_right(self.times, t)
@@ -87,6 +101,12 @@ class _Log:
         before = len(self.times)
         trim(self.times, now, window)
         del self.members[: before - len(self.times)]
+        self.trim_settled(now, window)
+
+    def trim_settled(self, now: float, window: float) -> None:
+        before = len(self.settled)
+        trim(self.settled, now, window)
+        del self.settled_members[: before - len(self.settled)]
 
     def drop_between(self, lo: float, hi: float) -> None:
         """Remove entries with ``lo < t < hi``."""
@@ -97,9 +117,18 @@ class _Log:
 class InProcessQuotaStore:
     """One replica's schedule, on the injected clock. Also the fallback when Redis is down."""
 
-    def __init__(self, clock: Clock, margin: float = 0.0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        margin: float = 0.0,
+        *,
+        poll: float = CLAIM_POLL,
+        max_flight: float = MAX_FLIGHT,
+    ) -> None:
         self.clock = clock
         self.margin = margin
+        self.poll = poll
+        self.max_flight = max_flight
         self._logs: dict[tuple[str, str], _Log] = {}
         self._blocked: dict[str, float] = {}
 
@@ -154,14 +183,57 @@ class InProcessQuotaStore:
     def accounts(self) -> set[str]:
         return {a for a, _ in self._logs} | set(self._blocked)
 
-    async def claim(self, account: str, limits: Sequence[Limit], member: str) -> bool:
+    async def claim(self, account: str, limits: Sequence[Limit], member: str) -> float | None:
         if not limits:
-            return True
+            return 0.0
+        now = self.clock.monotonic()
         present = member in self._log(account, limits[0].name).members
-        if present and self.blocked_until(account) <= self.clock.monotonic():
-            return True
-        await self.release(account, limits, member)
-        return False
+        if not present or self.blocked_until(account) > now:
+            await self.release(account, limits, member)
+            return None
+        delay = 0.0
+        for x in limits:
+            log = self._log(account, x.name)
+            log.trim_settled(now, x.window + self.margin)
+            for m in [m for m, t in log.flight.items() if t < now - self.max_flight]:
+                del log.flight[m]  # lost (a crashed sender): stop counting it
+            lo = bisect.bisect_right(log.settled, now - x.window)
+            settled = log.settled[lo : bisect.bisect_right(log.settled, now)]
+            wait = claim_delay(settled, len(log.flight), x.limit, x.window, now, self.poll)
+            delay = max(delay, wait)
+        if delay > 0:
+            return delay
+        self.mark_sent(account, limits, member)
+        return 0.0
+
+    def mark_sent(self, account: str, limits: Sequence[Limit], member: str) -> None:
+        """The request goes out now: in flight, and its schedule entry moves to now."""
+        now = self.clock.monotonic()
+        for x in limits:
+            log = self._log(account, x.name)
+            if log.remove(member):
+                log.add(now, member)
+            log.flight[member] = now
+
+    async def settle(self, account: str, limits: Sequence[Limit], member: str) -> None:
+        now = self.clock.monotonic()
+        for x in limits:
+            log = self._log(account, x.name)
+            if log.flight.pop(member, None) is None:
+                continue
+            if log.remove(member):
+                log.add(now, member)
+            i = bisect.bisect_right(log.settled, now)
+            log.settled.insert(i, now)
+            log.settled_members.insert(i, member)
+
+    def in_flight(self, account: str, name: str) -> list[str]:
+        log = self._logs.get((account, name))
+        return list(log.flight) if log else []
+
+    def settled_entries(self, account: str, name: str) -> list[tuple[float, str]]:
+        log = self._logs.get((account, name))
+        return list(zip(log.settled, log.settled_members, strict=True)) if log else []
 
     async def release(self, account: str, limits: Sequence[Limit], member: str) -> None:
         for x in limits:

@@ -106,15 +106,18 @@ class FailoverQuotaStore:
 
     async def _write_back(self) -> None:
         assert self._offset is not None
+        now = self.clock.monotonic()
         for account in self.local.accounts():
             blocked = self.local.blocked_until(account)
             for limit in self.all_limits:
-                entries = [
-                    (t + self._offset, m) for t, m in self.local.entries(account, limit.name)
-                ]
-                until = blocked + self._offset if blocked else 0.0
-                if entries or until:
-                    await self.primary.restore(account, limit, entries, until)
+                off = self._offset
+                entries = [(t + off, m) for t, m in self.local.entries(account, limit.name)]
+                sent = self.local.settled_entries(account, limit.name)
+                sent += [(now, m) for m in self.local.in_flight(account, limit.name)]
+                settled = [(t + off, m) for t, m in sent]
+                until = blocked + off if blocked else 0.0
+                if entries or settled or until:
+                    await self.primary.restore(account, limit, entries, settled, until)
 
     def _scaled(self, limits: Sequence[Limit]) -> list[Limit]:
         return [Limit(x.name, max(1, int(x.limit * self.share)), x.window) for x in limits]
@@ -137,17 +140,27 @@ class FailoverQuotaStore:
                 return res
         return await self.local.reserve(account, self._scaled(limits), member, max_wait)
 
-    async def claim(self, account: str, limits: Sequence[Limit], member: str) -> bool:
+    async def claim(self, account: str, limits: Sequence[Limit], member: str) -> float | None:
         if not self.degraded:
             try:
-                ok = await self.primary.claim(account, limits, member)
+                verdict = await self.primary.claim(account, limits, member)
             except REDIS_DOWN as exc:
                 self._degrade(exc)
             else:
-                if not ok:
+                if verdict is None:
                     await self.local.release(account, limits, member)
-                return ok
-        return await self.local.claim(account, limits, member)
+                elif verdict == 0:
+                    self.local.mark_sent(account, limits, member)
+                return verdict
+        return await self.local.claim(account, self._scaled(limits), member)
+
+    async def settle(self, account: str, limits: Sequence[Limit], member: str) -> None:
+        await self.local.settle(account, limits, member)
+        if not self.degraded:
+            try:
+                await self.primary.settle(account, limits, member)
+            except REDIS_DOWN as exc:
+                self._degrade(exc)
 
     async def release(self, account: str, limits: Sequence[Limit], member: str) -> None:
         await self.local.release(account, limits, member)

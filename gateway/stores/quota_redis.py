@@ -16,7 +16,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from gateway.core.quota import Limit
-from gateway.stores.quota import AccountStatus, LimitStatus, Reservation
+from gateway.stores.quota import (
+    CLAIM_POLL,
+    MAX_FLIGHT,
+    AccountStatus,
+    LimitStatus,
+    Reservation,
+)
 
 US = 1_000_000
 
@@ -82,16 +88,64 @@ return out
 """
 )
 
-# KEYS: ZSETs, blocked. ARGV: member, now_us. 1 = send now; 0 = slot gone or blocked (dropped).
+# KEYS: n schedule ZSETs, blocked, n settled ZSETs, n in-flight ZSETs.
+# ARGV: member, now_us, poll_us, max_flight_us, then limit, window_us (no margin) per limit.
+# {1} = send now (in flight from now); {2, delay_us} = wait, earlier requests reached Harvest
+# later than planned; {0} = slot gone or account blocked (dropped): reserve again.
+# Mirrors InProcessQuotaStore.claim and gateway.core.quota.claim_delay.
 CLAIM = (
     _NOW
     + """
-local n = #KEYS - 1
+local n = (#KEYS - 1) / 3
 local now = clock(ARGV[2])
 local blocked = tonumber(redis.call('GET', KEYS[n + 1]) or '0')
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) and blocked <= now then return 1 end
-for i = 1, n do redis.call('ZREM', KEYS[i], ARGV[1]) end
-return 0
+if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) or blocked > now then
+  for i = 1, n do redis.call('ZREM', KEYS[i], ARGV[1]) end
+  return {0, '0'}
+end
+local delay = 0
+for i = 1, n do
+  local cap, w = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
+  local settled, flight = KEYS[n + 1 + i], KEYS[2 * n + 1 + i]
+  redis.call('ZREMRANGEBYSCORE', flight, '-inf', '(' .. fmt(now - tonumber(ARGV[4])))
+  local raw = redis.call('ZRANGEBYSCORE', settled, '(' .. fmt(now - w), fmt(now), 'WITHSCORES')
+  local s = {}
+  for j = 2, #raw, 2 do s[#s + 1] = tonumber(raw[j]) end
+  local excess = #s + redis.call('ZCARD', flight) - cap + 1
+  if excess > 0 then
+    local d = tonumber(ARGV[3])
+    if excess <= #s then d = s[excess] + w - now end
+    if d > delay then delay = d end
+  end
+end
+if delay > 0 then return {2, fmt(delay)} end
+for i = 1, n do
+  local ttl = math.ceil(tonumber(ARGV[4]) / 1000) + 1000
+  redis.call('ZADD', KEYS[i], 'XX', fmt(now), ARGV[1])
+  redis.call('ZADD', KEYS[2 * n + 1 + i], fmt(now), ARGV[1])
+  redis.call('PEXPIRE', KEYS[2 * n + 1 + i], ttl)
+end
+return {1, '0'}
+"""
+)
+
+# KEYS: n schedule ZSETs, n settled ZSETs, n in-flight ZSETs. ARGV: member, now_us, then
+# window_us (margin included) per limit.
+SETTLE = (
+    _NOW
+    + """
+local n = #KEYS / 3
+local now = clock(ARGV[2])
+for i = 1, n do
+  if redis.call('ZREM', KEYS[2 * n + i], ARGV[1]) == 1 then
+    local w = tonumber(ARGV[2 + i])
+    redis.call('ZADD', KEYS[i], 'XX', fmt(now), ARGV[1])
+    redis.call('ZREMRANGEBYSCORE', KEYS[n + i], '-inf', '(' .. fmt(now - w))
+    redis.call('ZADD', KEYS[n + i], fmt(now), ARGV[1])
+    redis.call('PEXPIRE', KEYS[n + i], math.ceil(w / 1000) + 1000)
+  end
+end
+return 1
 """
 )
 
@@ -128,18 +182,24 @@ return out
 """
 )
 
-# KEYS: one ZSET, blocked. ARGV: window_us, blocked_until_us, then score, member pairs.
+# KEYS: one schedule ZSET, blocked, its settled ZSET. ARGV: window_us, blocked_until_us,
+# count of schedule pairs, then score, member pairs (schedule first, then settled).
 RESTORE = (
     _NOW
     + """
 local now = clock('0')
 local w = tonumber(ARGV[1])
-for j = 3, #ARGV, 2 do
-  if tonumber(ARGV[j]) > now - w then redis.call('ZADD', KEYS[1], 'NX', ARGV[j], ARGV[j + 1]) end
+local k = tonumber(ARGV[3])
+for j = 4, #ARGV, 2 do
+  local key = KEYS[1]
+  if j >= 4 + 2 * k then key = KEYS[3] end
+  if tonumber(ARGV[j]) > now - w then redis.call('ZADD', key, 'NX', ARGV[j], ARGV[j + 1]) end
 end
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then
-  redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(last[2]) - now + w) / 1000) + 1000)
+for _, key in ipairs({KEYS[1], KEYS[3]}) do
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then
+    redis.call('PEXPIRE', key, math.ceil((tonumber(last[2]) - now + w) / 1000) + 1000)
+  end
 end
 local upto = tonumber(ARGV[2])
 if upto > now and upto > tonumber(redis.call('GET', KEYS[2]) or '0') then
@@ -181,6 +241,7 @@ class RedisQuotaStore:
         self._now_us = now_us
         self._reserve = client.register_script(RESERVE)
         self._claim = client.register_script(CLAIM)
+        self._settle = client.register_script(SETTLE)
         self._block = client.register_script(BLOCK)
         self._status = client.register_script(STATUS)
         self._restore = client.register_script(RESTORE)
@@ -209,11 +270,27 @@ class RedisQuotaStore:
             store_now=int(out[2]) / US,
         )
 
-    async def claim(self, account: str, limits: Sequence[Limit], member: str) -> bool:
+    def _traffic_keys(self, account: str, limits: Sequence[Limit]) -> tuple[list[str], ...]:
+        schedule = self._keys(account, limits)[:-1]
+        return schedule, [f"{k}:settled" for k in schedule], [f"{k}:flight" for k in schedule]
+
+    async def claim(self, account: str, limits: Sequence[Limit], member: str) -> float | None:
         if not limits:
-            return True
-        out = await self._claim(keys=self._keys(account, limits), args=[member, self._now()])
-        return int(out) == 1
+            return 0.0
+        args: list[Any] = [member, self._now(), _us(CLAIM_POLL), _us(MAX_FLIGHT)]
+        for x in limits:
+            args += [x.limit, _us(x.window)]
+        _, settled, flight = self._traffic_keys(account, limits)
+        keys = [*self._keys(account, limits), *settled, *flight]
+        code, delay = await self._claim(keys=keys, args=args)
+        if int(code) == 0:
+            return None
+        return int(delay) / US
+
+    async def settle(self, account: str, limits: Sequence[Limit], member: str) -> None:
+        schedule, settled, flight = self._traffic_keys(account, limits)
+        args: list[Any] = [member, self._now(), *(self._window_us(x) for x in limits)]
+        await self._settle(keys=[*schedule, *settled, *flight], args=args)
 
     async def release(self, account: str, limits: Sequence[Limit], member: str) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
@@ -243,13 +320,16 @@ class RedisQuotaStore:
         account: str,
         limit: Limit,
         entries: Sequence[tuple[float, str]],
+        settled: Sequence[tuple[float, str]],
         blocked_until: float,
     ) -> None:
-        """Put slots known to one replica back after Redis lost them (times in Redis seconds)."""
-        args: list[Any] = [self._window_us(limit), _us(blocked_until)]
-        for t, member in entries:
+        """Put slots and sends known to one replica back after Redis lost them (Redis seconds);
+        requests in flight meanwhile are written as settled: they have left by now."""
+        args: list[Any] = [self._window_us(limit), _us(blocked_until), len(entries)]
+        for t, member in [*entries, *settled]:
             args += [_us(t), member]
-        await self._restore(keys=self._keys(account, [limit]), args=args)
+        keys = self._keys(account, [limit])
+        await self._restore(keys=[*keys, f"{keys[0]}:settled"], args=args)
 
     async def redis_time(self) -> float:
         sec, usec = await self.client.time()
