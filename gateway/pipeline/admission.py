@@ -116,8 +116,14 @@ class Admission:
                     self.metrics.quota_wait.labels(lane.name).observe(wait)
                     return reply
                 await self._absorb_429(lane, waiter, reply, exchange)
+        except GatewayError as exc:  # a 503 says how long it waited, like every answer
+            waited = round((self.clock.monotonic() - started) * 1000, 1)
+            exc.headers.setdefault("X-Gateway-Queue-Wait", str(waited))
+            raise
         finally:
             self._forget_old_accounts()
+            if self.blocked:
+                self._update_blocked_gauge()
 
     def limits_for(self, method: str, template: str, priority: str) -> tuple[Limit, ...]:
         return tuple(

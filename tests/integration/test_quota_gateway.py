@@ -89,6 +89,7 @@ async def test_a_wait_over_the_maximum_is_503_with_retry_after(
             statuses = sorted(s for s, _ in results)
             assert statuses == [200, 200, 503]
             refused = next(h for s, h in results if s == 503)
+            assert float(refused["X-Gateway-Queue-Wait"]) < 100  # refused at once
             assert refused["Retry-After"] == "11"  # the next slot: 10 s + the 50 ms margin
             async with session.get(f"{url}/v2/users/me", headers=h1) as resp:
                 body = await resp.json()

@@ -233,7 +233,7 @@ async def test_a_429_without_retry_after_blocks_reslots_and_retries(
     assert all(t >= 2.0 for t in sends[2:]), sends  # everything else behind the block
     assert len(sends) == 5
     assert r.metrics.reservations.labels("retried")._value.get() == 1
-    assert r.admission.blocked  # visible until the block ends
+    assert r.metrics.blocked_accounts._value.get() == 0  # the block is over
 
 
 async def test_a_429_honours_retry_after(rig: Callable[..., Rig]) -> None:
@@ -333,3 +333,20 @@ async def test_snapshot_shows_use_queue_and_block(rig: Callable[..., Rig]) -> No
     for t in tasks:
         t.cancel()
     await r.settle()
+
+
+async def test_a_priority_cap_keeps_slots_free_for_others(rig: Callable[..., Rig]) -> None:
+    """``batch`` is capped at 1 of the 3 general slots per window: interactive GETs arriving
+    behind a batch flood still find the other 2 free at once."""
+    p = policy(limit=3, window=1.0)
+    cap = QuotaRule(name="batch", limit=1, window=1.0, priorities=("batch",))
+    r = rig(Policy(quotas=(*p.quotas, cap), queue=p.queue))
+    flood = [r.start(exchange(caller="job", X_Gateway_Priority="batch")) for _ in range(4)]
+    await r.settle()
+    urgent = [r.start(exchange(caller="ui", X_Gateway_Priority="interactive")) for _ in range(2)]
+    await r.settle()
+    assert all(t.done() for t in urgent)
+    assert r.sends("ui") == [0.0, 0.0]
+    await r.run(3.1)
+    assert sorted(r.sends("job")) == [0.0, 1.0, 2.0, 3.0]
+    assert all(t.done() for t in flood)
