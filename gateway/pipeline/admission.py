@@ -381,10 +381,14 @@ class Admission:
             for _, member in slots:
                 with contextlib.suppress(Exception):
                     await self._release(lane, member)
-        for task in [lane.task for lane in self.lanes.values() if lane.task] + list(self._chores):
+        for task in [lane.task for lane in self.lanes.values() if lane.task]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._chores:  # let settles and releases reach the store: other replicas count them
+            await asyncio.wait(set(self._chores), timeout=2.0)
+        for task in list(self._chores):
+            task.cancel()
 
     async def snapshot(self) -> dict[str, Any]:
         """Each account's use, queue and block, for ``GET /_gateway/quota``."""

@@ -86,12 +86,13 @@ class FailoverQuotaStore:
     async def _probe_loop(self) -> None:
         while True:
             await self.clock.sleep(self.probe_interval)
-            if not self.degraded:
-                continue
             try:
-                await self._recover()
-            except REDIS_DOWN:
-                continue
+                if self.degraded:
+                    await self._recover()
+                else:  # notice a dead Redis even while idle, so /readyz tells the truth
+                    await self.primary.client.ping()
+            except REDIS_DOWN as exc:
+                self._degrade(exc)
 
     async def _recover(self) -> None:
         await self._sync_clock()
