@@ -112,6 +112,9 @@ def _quotas(doc: Mapping[str, Any], where: str) -> tuple[QuotaRule, ...]:
                 window=parse_duration(body.get("window"), f"{at}.window"),
                 prefixes=_strs(body.get("prefixes", [""]), f"{at}.prefixes"),
                 methods=tuple(m.upper() for m in _strs(body.get("methods", []), f"{at}.methods")),
+                priorities=tuple(
+                    p.lower() for p in _strs(body.get("priorities", []), f"{at}.priorities")
+                ),
             )
         )
     return tuple(rules)
@@ -126,7 +129,17 @@ def _queue(doc: Mapping[str, Any], where: str) -> QueueRules:
         default_penalty=parse_duration(
             doc.get("default_penalty", d.default_penalty), f"{where}.default_penalty"
         ),
+        max_retries=int(doc.get("max_retries", d.max_retries)),
+        fallback_share=_share(
+            doc.get("fallback_share", d.fallback_share), f"{where}.fallback_share"
+        ),
     )
+
+
+def _share(value: object, where: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1:
+        raise PolicyError(f"{where}: expected a number in (0, 1], e.g. 0.34")
+    return float(value)
 
 
 def _cache(doc: Mapping[str, Any], where: str) -> CacheRules:

@@ -29,9 +29,13 @@ class QuotaRule:
     # Route-template prefixes this quota covers; "" covers everything.
     prefixes: tuple[str, ...] = ("",)
     methods: tuple[str, ...] = ()  # empty: all methods
+    # X-Gateway-Priority classes this quota caps (e.g. batch ≤ 60/15s); empty: every class.
+    priorities: tuple[str, ...] = ()
 
-    def applies(self, method: str, template: str) -> bool:
+    def applies(self, method: str, template: str, priority: str | None = None) -> bool:
         if self.methods and method not in self.methods:
+            return False
+        if self.priorities and priority not in self.priorities:
             return False
         return any(template.startswith(p) for p in self.prefixes)
 
@@ -42,6 +46,9 @@ class QueueRules:
     max_queue: int = 10_000  # queued requests per replica
     margin: float = 0.05  # seconds added to every slot, for network jitter
     default_penalty: float = 15.0  # block after a 429 without Retry-After
+    max_retries: int = 8  # upstream 429s absorbed per request before answering 503
+    # Share of each quota one replica uses while Redis is unreachable (≈ 1 / replicas).
+    fallback_share: float = 1 / 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,7 @@ from gateway.transports.replay import Origins, Player, ReplayTransport
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, cache_admin, cassettes_admin, keys
 from gateway.web.proxy import id_generator, not_found, proxy_handler
+from gateway.web.quota_setup import install_quota
 from gateway.web.server import handler_args, json_http_errors, limit_requests_per_connection
 
 Hook = Callable[[], Awaitable[None]]
@@ -101,6 +102,7 @@ def create_app(
             transport=upstream,
             gate=connection_gate(settings.upstream_connections, settings.upstream_wait, metrics),
             timing=upstream_timing(clock, metrics),
+            admission=install_quota(app),  # also routes /_gateway/quota
         )
         if settings.mode is Mode.RECORD:
             stages.record = record_stage(

@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway.clock import Clock
 from gateway.core.credentials import Credentials
 from gateway.model import CallNext
+from gateway.pipeline.admission import Admission
 from gateway.policy.schema import Policy
 from gateway.settings import Settings
 from gateway.telemetry.metrics import Metrics
@@ -26,3 +27,5 @@ PIPELINE: web.AppKey[CallNext] = web.AppKey("pipeline")
 READY_CHECKS: web.AppKey[list[tuple[str, ReadyCheck]]] = web.AppKey("ready_checks")
 # Managed mode's caller keys and Harvest tokens; absent in pass-through mode.
 CREDENTIALS = web.AppKey("credentials", Credentials)
+ADMISSION = web.AppKey("admission", Admission)
+QUOTA_STORE_HEALTH: web.AppKey[Callable[[], tuple[bool, str]]] = web.AppKey("quota_store_health")

@@ -165,7 +165,7 @@ async def test_request_id_is_kept_or_generated(gw, echo):
     async with gw.get("/v2/users/me", headers={**H, "X-Request-Id": "abc-123"}) as resp:
         assert resp.headers["X-Request-Id"] == "abc-123"
         assert resp.headers["X-Upstream-Request-Id"] == "upstream-id"
-        assert resp.headers["X-Gateway-Queue-Wait"] == "0"
+        assert float(resp.headers["X-Gateway-Queue-Wait"]) < 100  # milliseconds, no backlog
     async with gw.get("/v2/users/me", headers=H) as resp:
         assert len(resp.headers["X-Request-Id"]) == 32
 
