@@ -1,100 +1,96 @@
 """Cache-hit throughput and latency against a bare aiohttp server, measured in the same run.
 
-    python -m bench.cache_hit [--duration 5] [--connections 64]
+    python -m bench.cache_hit [--seconds 5] [--rounds 3] [--connections 64]
 
-Starts the Harvest simulator, the gateway (memory cache) in front of it, and a bare aiohttp
-server answering the gateway's cached body; warms the cache; loads each with ``wrk`` and prints
-requests/s, p50/p99 and the gateway/bare ratio.
+The simulator is the upstream; the gateway caches ``GET /v2/users/me``; the bare aiohttp server
+(the ceiling for any aiohttp gateway) answers the very bytes the gateway cached. Variants: the
+gateway on asyncio, on uvloop, and as two uvloop workers sharing the port on Redis. Rounds are
+interleaved so the machine's drift hits every variant alike.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
-import sys
+import contextlib
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
+from bench.harness import WrkResult, append_results, free_port, median_of, process, python, wrk
 from gateway.simulator.data import ACCOUNT_ID_1, ADMIN_TOKEN_1
-from tests.support import free_port, wait_port
+from tests.support import redis_server
 
 PATH = "/v2/users/me"
-UA = "bench (bench@example.com)"
+HEADERS = {
+    "Authorization": f"Bearer {ADMIN_TOKEN_1}",
+    "Harvest-Account-Id": ACCOUNT_ID_1,
+    "User-Agent": "bench (bench@example.com)",
+}
 
 
-def wrk(url: str, seconds: int, connections: int, script: str | None) -> dict[str, float]:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if script:
-        cmd[1:1] = ["-s", script]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def pct(p: str) -> float:
-        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert m, out
-        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": pct("50"), "p99": pct("99"),
-            "non2xx": float(errors.group(1)) if errors else 0.0}  # fmt: skip
-
-
-def spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+def fetch(url: str) -> tuple[bytes, str]:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=HEADERS)) as resp:
+        return resp.read(), resp.headers.get("X-Cache", "")
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--duration", type=int, default=5)
-    p.add_argument("--connections", type=int, default=64)
-    args = p.parse_args()
-    procs: list[subprocess.Popen[bytes]] = []
-    tmp = Path(tempfile.mkdtemp(prefix="bench-cache-"))
-    try:
-        sim_port, gw_port, bare_port = free_port(), free_port(), free_port()
-        procs.append(spawn(["-m", "gateway.simulator", "--port", str(sim_port)]))
-        wait_port(sim_port)
-        gw = ["-m", "gateway", "serve", "--port", str(gw_port),
-              "--upstream", f"http://127.0.0.1:{sim_port}"]  # fmt: skip
-        procs.append(spawn(gw))
-        wait_port(gw_port)
-        url = f"http://127.0.0.1:{gw_port}{PATH}"
-        headers = {"Authorization": f"Bearer {ADMIN_TOKEN_1}",
-                   "Harvest-Account-Id": ACCOUNT_ID_1, "User-Agent": UA}  # fmt: skip
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
-            body = r.read()
-        time.sleep(0.2)
-        body_file = tmp / "body.json"
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    sim_port = free_port()
+    upstream = f"http://127.0.0.1:{sim_port}"
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(redis_server())
+        stack.enter_context(process(python("-m", "gateway.simulator", "--port", str(sim_port)),
+                                    sim_port))  # fmt: skip
+        variants = {
+            "gateway hit, asyncio": [],
+            "gateway hit, uvloop": ["--uvloop"],
+            "gateway hit, 2 workers + uvloop (Redis)": ["--uvloop", "--workers", "2",
+                                                        "--redis-url", redis.url],
+        }  # fmt: skip
+        urls: dict[str, str] = {}
+        for name, extra in variants.items():
+            port = free_port()
+            cmd = python("-m", "gateway", "serve", "--port", str(port), "--upstream", upstream,
+                         *extra)  # fmt: skip
+            stack.enter_context(process(cmd, port))
+            urls[name] = f"http://127.0.0.1:{port}{PATH}"
+            fetch(urls[name])  # fill the cache
+        body, _ = fetch(urls["gateway hit, asyncio"])
+        body_file = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "body.json"
         body_file.write_bytes(body)
-        bare = ["bench/bare_server.py", "--port", str(bare_port), "--body", str(body_file)]
-        procs.append(spawn(bare))
-        wait_port(bare_port)
-        script = tmp / "headers.lua"
-        script.write_text("".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items()))
-        # warm-up, then measure both in the same run
-        wrk(url, 1, args.connections, str(script))
-        wrk(f"http://127.0.0.1:{bare_port}{PATH}", 1, args.connections, None)
-        base = wrk(f"http://127.0.0.1:{bare_port}{PATH}", args.duration, args.connections, None)
-        hit = wrk(url, args.duration, args.connections, str(script))
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
-            assert r.headers["X-Cache"] == "HIT", r.headers["X-Cache"]
-        print(f"body {len(body)} B, {args.connections} connections, {args.duration}s")  # noqa: T201
-        for name, m in (("bare aiohttp", base), ("gateway hit", hit)):
-            line = (f"{name:14} {m['rps']:9.0f} req/s  p50 {m['p50']:.2f} ms  "
-                    f"p99 {m['p99']:.2f} ms  non-2xx {m['non2xx']:.0f}")  # fmt: skip
-            print(line)  # noqa: T201
-        print(f"ratio gateway/bare: {hit['rps'] / base['rps']:.2f}x")  # noqa: T201
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
-        os.system(f"rm -rf {tmp}")
+        bare_port = free_port()
+        stack.enter_context(process(python("bench/bare_server.py", "--port", str(bare_port),
+                                           "--body", str(body_file)), bare_port))  # fmt: skip
+        urls = {"bare aiohttp (1 process, asyncio)": f"http://127.0.0.1:{bare_port}{PATH}", **urls}
+        for url in urls.values():
+            wrk(url, HEADERS, seconds=1, connections=args.connections)  # warm up
+        results: dict[str, list[WrkResult]] = {name: [] for name in urls}
+        for _ in range(args.rounds):
+            for name, url in urls.items():
+                results[name].append(
+                    wrk(url, HEADERS, seconds=args.seconds, connections=args.connections)
+                )
+        for name, url in urls.items():
+            if name.startswith("gateway"):
+                assert fetch(url)[1] == "HIT", f"{name} did not answer from its cache"
+    medians = {name: median_of(r) for name, r in results.items()}
+    bare = medians["bare aiohttp (1 process, asyncio)"]
+    lines = [f"body {len(body)} B; {name}: {m.line()}" if name.startswith("bare")
+             else f"{name}: {m.line()}; throughput {m.rps / bare.rps:.2f}x bare"
+             for name, m in medians.items()]  # fmt: skip
+    lines.append("targets: throughput >= 0.8x bare, hit p99 <= 2 ms at 64 connections")
+    for line in lines:
+        print(line)  # noqa: T201
+    append_results(
+        f"Cache hits vs a bare aiohttp server ({args.connections} connections, "
+        f"median of {args.rounds})",
+        "python -m bench.cache_hit",
+        lines,
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -13,7 +12,7 @@ from gateway.credentials_file import CredentialsError
 from gateway.policy.load import PolicyError
 from gateway.settings import LogFormat, Mode, RecordMode, Settings, env_defaults
 from gateway.web.app import create_app, resolve_policy
-from gateway.web.server import serve
+from gateway.web.workers import run_server, run_workers, workers_problem
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -53,6 +52,18 @@ def _serve_parser(
         default=float(env.get("shutdown_timeout", d.shutdown_timeout)),
     )
     _limit_args(p, env, d)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(env.get("workers", d.workers)),
+        help="worker processes sharing the port (needs --redis-url; proxy mode)",
+    )
+    p.add_argument(
+        "--uvloop",
+        action="store_true",
+        default=env.get("uvloop", "").lower() in ("1", "true", "yes"),
+        help="run on uvloop (pip install 'harvest-gateway[speed]')",
+    )
     p.add_argument(
         "--replay-repeat-last",
         action="store_true",
@@ -111,18 +122,24 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         client_timeout=args.client_timeout,
         upstream_connections=args.upstream_connections,
         upstream_wait=args.upstream_wait,
+        workers=args.workers,
+        uvloop=args.uvloop,
     )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    problem = workers_problem(settings)
     try:
-        app = create_app(settings)
+        if problem:
+            raise PolicyError(problem)
+        create_app(settings)  # fail fast on a bad policy or credentials file, before forking
     except (PolicyError, CredentialsError) as exc:
         print(f"harvest-gateway: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    # Not web.run_app: its runner answers malformed HTTP in plain text (see gateway.web.server).
-    asyncio.run(serve(app, settings))
+    if settings.workers > 1:
+        return run_workers(settings, lambda: run_server(settings))
+    run_server(settings)
     return 0
 
 

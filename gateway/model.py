@@ -18,7 +18,6 @@ class Exchange:
     method: str
     route: Route
     raw_query: str  # byte-exact, as the caller sent it (percent-encoding kept)
-    headers: CIMultiDict[str]  # what goes upstream: hop-by-hop stripped, injections applied
     body: bytes
     account_id: str | None
     principal: str | None  # digest of the credential, never the token
@@ -27,6 +26,17 @@ class Exchange:
     # As received; stages read Cache-Control and X-Gateway-* from it.
     caller_headers: CIMultiDictProxy[str] | CIMultiDict[str]
     notes: dict[str, Any] = field(default_factory=dict)  # stage annotations for logs/headers
+    # What goes upstream (hop-by-hop stripped, injections applied), built on first use: a cache
+    # hit never needs it.
+    upstream_headers: CIMultiDict[str] | None = None
+    header_factory: Callable[[], CIMultiDict[str]] | None = None
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        if self.upstream_headers is None:
+            factory = self.header_factory
+            self.upstream_headers = factory() if factory is not None else CIMultiDict()
+        return self.upstream_headers
 
     @property
     def target(self) -> str:

@@ -63,6 +63,10 @@ class Settings:
     client_timeout: float = 30.0
     upstream_connections: int = 100
     upstream_wait: float = 10.0
+    # Throughput options: worker processes sharing the port (SO_REUSEPORT; proxy mode on Redis
+    # only, so quota and cache stay shared) and the uvloop event loop.
+    workers: int = 1
+    uvloop: bool = False
 
     @property
     def public_origin(self) -> str:

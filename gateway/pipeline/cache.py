@@ -285,7 +285,7 @@ class ResponseCache:
         if key not in self._refreshing and key not in self._inflight:
             background = replace(
                 exchange,
-                headers=CIMultiDict(exchange.headers),
+                upstream_headers=CIMultiDict(exchange.headers),
                 caller_headers=CIMultiDict(
                     (k, v)
                     for k, v in exchange.caller_headers.items()

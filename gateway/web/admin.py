@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -11,7 +13,7 @@ from gateway.web.respond import json_response
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return json_response(200, {"status": "ok", "version": __version__})
+    return json_response(200, {"status": "ok", "version": __version__, "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -146,14 +146,18 @@ async def build_exchange(request: web.Request, route: Route, request_id: str) ->
         raise rejected(app, verdict)
     if grant is not None:
         verdict = replace(verdict, account_id=grant.account_id, principal=grant.principal)
-    headers = forward_headers(request, verdict, given)
-    for name, value in policy.headers.inject:
-        headers[name] = value
+
+    def upstream_headers() -> CIMultiDict[str]:
+        headers = forward_headers(request, verdict, given)
+        for name, value in policy.headers.inject:
+            headers[name] = value
+        return headers
+
     return Exchange(
         method=request.method,
         route=route,
         raw_query=request.raw_path.partition("?")[2],
-        headers=headers,
+        header_factory=upstream_headers,
         body=b"" if verdict.strip_body else body,
         account_id=verdict.account_id,
         principal=verdict.principal,

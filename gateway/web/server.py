@@ -162,7 +162,9 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        # reuse_port: several workers (--workers) may listen on one port.
+        reuse = settings.workers > 1 or None
+        await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse).start()
         if ready is not None:
             ready.set()
         await stop.wait()

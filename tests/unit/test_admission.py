@@ -48,7 +48,7 @@ def exchange(
         method=method,
         route=resolve(path),
         raw_query="",
-        headers=CIMultiDict(),
+        upstream_headers=CIMultiDict(),
         body=b"",
         account_id=account,
         principal=caller,

@@ -45,7 +45,7 @@ PATHS = st.one_of(
 def _exchange(path: str, query: str, upstream: Upstream) -> Exchange:
     route = resolve(path)
     return Exchange(
-        method="GET", route=route, raw_query=query, headers=CIMultiDict(), body=b"",
+        method="GET", route=route, raw_query=query, upstream_headers=CIMultiDict(), body=b"",
         account_id=None, principal=None, request_id="r", received=0.0, caller_headers=CIMultiDict(),
     )  # fmt: skip
 
