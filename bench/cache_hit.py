@@ -50,6 +50,8 @@ def main() -> None:
             "gateway hit, uvloop": ["--uvloop"],
             "gateway hit, 2 workers + uvloop (Redis)": ["--uvloop", "--workers", "2",
                                                         "--redis-url", redis.url],
+            "gateway hit, 2 workers + uvloop (Redis), --access-log misses": [
+                "--uvloop", "--workers", "2", "--redis-url", redis.url, "--access-log", "misses"],
         }  # fmt: skip
         urls: dict[str, str] = {}
         for name, extra in variants.items():

@@ -10,7 +10,7 @@ from gateway import cli_cassettes
 from gateway.core.credentials import hash_key
 from gateway.credentials_file import CredentialsError
 from gateway.policy.load import PolicyError
-from gateway.settings import LogFormat, Mode, RecordMode, Settings, env_defaults
+from gateway.settings import AccessLog, LogFormat, Mode, RecordMode, Settings, env_defaults
 from gateway.web.app import create_app, resolve_policy
 from gateway.web.workers import run_server, run_workers, workers_problem
 
@@ -44,6 +44,12 @@ def _serve_parser(
         "--log-format",
         choices=[f.value for f in LogFormat],
         default=env.get("log_format", d.log_format),
+    )
+    p.add_argument(
+        "--access-log",
+        choices=[a.value for a in AccessLog],
+        default=env.get("access_log", d.access_log),
+        help="which requests get an access-log line (default: all)",
     )
     p.add_argument("--admin-token", default=env.get("admin_token") or None)
     p.add_argument(
@@ -110,6 +116,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         redis_url=args.redis_url,
         quota=tuple(args.quota if args.quota is not None else args.env_quota),
         log_format=LogFormat(args.log_format),
+        access_log=AccessLog(args.access_log),
         admin_token=args.admin_token,
         shutdown_timeout=args.shutdown_timeout,
         replay_repeat_last=args.replay_repeat_last,

@@ -21,6 +21,12 @@ class RecordMode(StrEnum):
     NONE = "none"
 
 
+class AccessLog(StrEnum):
+    ALL = "all"  # one line per request (the default)
+    MISSES = "misses"  # every request but those answered from the cache
+    ERRORS = "errors"  # only statuses >= 400
+
+
 class LogFormat(StrEnum):
     JSON = "json"
     CONSOLE = "console"
@@ -44,6 +50,7 @@ class Settings:
     redis_url: str | None = None
     quota: tuple[str, ...] = ()  # NAME=N/W overrides
     log_format: LogFormat = LogFormat.JSON
+    access_log: AccessLog = AccessLog.ALL
     admin_token: str | None = None  # guards the destructive parts of /_gateway/
     connect_timeout: float = 5.0
     read_timeout: float = 30.0

@@ -5,6 +5,8 @@ Labels stay bounded: route templates (never raw paths), status classes, fixed ou
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 from prometheus_client.exposition import generate_latest
 
@@ -122,6 +124,23 @@ class Metrics:
         self.redis_up.set(1)
         # CPU, memory and file descriptors of this process, for the infrastructure row.
         ProcessCollector(registry=r)
+        # Children of the per-request metrics, by label values: labels() validates and locks on
+        # every call, and the label sets are bounded (route templates, methods, outcomes).
+        self._request_children: dict[tuple[str, str, str, str], Any] = {}
+        self._duration_children: dict[str, Any] = {}
+
+    def count_request(self, route: str, method: str, status: int, cache: str) -> None:
+        key = (route, method, status_class(status), cache)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(*key)
+        child.inc()
+
+    def observe_request(self, method: str, seconds: float) -> None:
+        child = self._duration_children.get(method)
+        if child is None:
+            child = self._duration_children[method] = self.request_duration.labels(method)
+        child.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

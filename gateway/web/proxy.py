@@ -18,7 +18,7 @@ from gateway.core.headers import Caller, Reject, check_api_request, hop_by_hop
 from gateway.core.routes import Route, RouteError, Upstream, resolve
 from gateway.errors import GatewayError
 from gateway.model import Exchange, Reply
-from gateway.telemetry.metrics import status_class
+from gateway.settings import AccessLog
 from gateway.web import keys
 from gateway.web.respond import error_response, json_response, send_reply
 
@@ -203,20 +203,31 @@ async def _proxy(request: web.Request, request_id: str) -> web.StreamResponse:
         elapsed = clock.monotonic() - started
         notes = exchange.notes if exchange else {}
         cache = str(notes.get("cache", "none"))
-        metrics.requests.labels(route, request.method, status_class(status), cache).inc()
-        metrics.request_duration.labels(request.method).observe(elapsed)
-        log.info(
-            "request",
-            request_id=request_id,
-            account_id=exchange.account_id if exchange else None,
-            method=request.method,
-            route=route,
-            status=status,
-            duration_ms=round(elapsed * 1000, 2),
-            queue_wait_ms=notes.get("queue_wait_ms", 0),
-            upstream_ms=notes.get("upstream_ms"),
-            cache=cache,
-        )
+        metrics.count_request(route, request.method, status, cache)
+        metrics.observe_request(request.method, elapsed)
+        if wants_access_log(app[keys.SETTINGS].access_log, status, cache):
+            log.info(
+                "request",
+                request_id=request_id,
+                account_id=exchange.account_id if exchange else None,
+                method=request.method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                queue_wait_ms=notes.get("queue_wait_ms", 0),
+                upstream_ms=notes.get("upstream_ms"),
+                cache=cache,
+            )
+
+
+def wants_access_log(policy: AccessLog, status: int, cache: str) -> bool:
+    """``all`` logs every request; ``misses`` skips answers served from the cache (the hot path,
+    where a log line costs as much as the answer); ``errors`` keeps only statuses >= 400."""
+    if policy is AccessLog.ALL:
+        return True
+    if policy is AccessLog.ERRORS:
+        return status >= 400
+    return cache not in ("HIT", "STALE", "COALESCED")
 
 
 def decorate(reply: Reply, exchange: Exchange, request_id: str) -> None:

@@ -106,3 +106,15 @@ def test_bearer_parsing():
 def test_principals_differ_per_token_and_per_account():
     assert principal_of("a", "1") != principal_of("b", "1")
     assert principal_of("a", "1") != principal_of("a", "2")
+
+
+def test_access_log_choices():
+    from gateway.settings import AccessLog
+    from gateway.web.proxy import wants_access_log
+
+    assert wants_access_log(AccessLog.ALL, 200, "HIT")
+    assert not wants_access_log(AccessLog.MISSES, 200, "HIT")
+    assert wants_access_log(AccessLog.MISSES, 200, "MISS")
+    assert wants_access_log(AccessLog.MISSES, 502, "none")
+    assert not wants_access_log(AccessLog.ERRORS, 200, "MISS")
+    assert wants_access_log(AccessLog.ERRORS, 503, "HIT")
