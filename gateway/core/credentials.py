@@ -14,11 +14,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.core.headers import Reject, bearer_token
+from gateway.core.headers import Reject, account_problem, bearer_token
 
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 ANY_ACCOUNT = "*"
-_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def hash_key(key: str) -> str:
@@ -104,14 +103,9 @@ def authorize(
     if header_account and query_account and header_account != query_account:
         return Reject(400, "invalid_account_id", "Harvest-Account-Id and account_id differ.")
     account = header_account or query_account
-    if not account:
-        return Reject(
-            401,
-            "invalid_token",
-            "No account id: send a Harvest-Account-Id header or an account_id parameter.",
-        )
-    if not _ACCOUNT_ID.match(account):
-        return Reject(400, "invalid_account_id", "The Harvest account id is malformed.")
+    problem = account_problem(account)
+    if problem is not None:
+        return problem
     if not caller.allows_account(account) or account not in creds.tokens:
         return Reject(403, "forbidden", f"This gateway key may not act on account {account}.")
     if method.upper() not in caller.methods:

@@ -80,6 +80,19 @@ def identify(headers: Mapping[str, str], query: Mapping[str, str]) -> tuple[str 
     return token, (account.strip() if account else None)
 
 
+def account_problem(account: str | None) -> Reject | None:
+    """Why an account id (header or query form) cannot be used, or None."""
+    if not account:
+        return Reject(
+            401,
+            "invalid_token",
+            "No account id: send a Harvest-Account-Id header or an account_id parameter.",
+        )
+    if not _ACCOUNT_ID.match(account):
+        return Reject(400, "invalid_account_id", "The Harvest account id is malformed.")
+    return None
+
+
 def check_api_request(
     *,
     method: str,
@@ -104,23 +117,18 @@ def check_api_request(
     if needs_account:
         if token is None:
             return Reject(401, "invalid_token", _INVALID_TOKEN + " (no Bearer token was sent)")
-        if account is None:
-            return Reject(
-                401,
-                "invalid_token",
-                "No account id: send a Harvest-Account-Id header or an account_id parameter.",
-            )
-        if not _ACCOUNT_ID.match(account):
-            return Reject(400, "invalid_account_id", "The Harvest account id is malformed.")
+        problem = account_problem(account)
+        if problem is not None:
+            return problem
     strip = False
     if body and method in ("GET", "HEAD"):
         if rules.get_with_body is GetBody.REJECT:
             return Reject(400, "get_with_body", "HTTP GET requests with a body are not accepted.")
         strip = True
     if body and not strip and rules.validate_json and _is_json(headers.get("Content-Type")):
-        problem = json_problem(body)
-        if problem:
-            return Reject(400, "invalid_json", f"The request body is not valid JSON: {problem}")
+        why = json_problem(body)
+        if why:
+            return Reject(400, "invalid_json", f"The request body is not valid JSON: {why}")
     return Caller(
         account_id=account,
         principal=principal_of(token, account) if token else None,
