@@ -1,6 +1,6 @@
 """The request pipeline: the one place the order of stages is written.
 
-    observe (handler) ▸ cache ▸ admission ▸ record ▸ connection gate ▸ timing ▸ transport
+    observe (handler) ▸ cache ▸ retry ▸ admission ▸ record ▸ connection gate ▸ timing ▸ transport
 
 Stages are ``async (exchange, call_next) -> Reply``; none asks which mode the gateway is in:
 the app leaves out what a mode does not need (no cache in record or replay mode, no admission,
@@ -19,6 +19,7 @@ from gateway.transports.base import Transport
 class Stages:
     transport: Transport
     cache: Stage | None = None  # outermost: a hit spends no quota
+    retry: Stage | None = None  # outside admission: every attempt takes its own quota slot
     admission: Stage | None = None  # waits for a quota slot; absorbs upstream 429s
     record: Stage | None = None  # inside the cache: only real upstream exchanges are written
     gate: Stage | None = None  # bounds concurrent upstream connections
@@ -26,5 +27,12 @@ class Stages:
 
 
 def build_pipeline(stages: Stages) -> CallNext:
-    order = (stages.cache, stages.admission, stages.record, stages.gate, stages.timing)
+    order = (
+        stages.cache,
+        stages.retry,
+        stages.admission,
+        stages.record,
+        stages.gate,
+        stages.timing,
+    )
     return compose([s for s in order if s is not None], stages.transport.handle)

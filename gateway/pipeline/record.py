@@ -4,7 +4,8 @@ The record mode decides per request (``core.record_mode``). A recorded exchange 
 (``core.redact``) and scanned for anything still shaped like a credential before it is handed to
 the cassette's writer; the caller's reply waits until the interaction is on disk, so a test that
 records and then replays never races the file. A refused or failed write never fails the caller's
-request: the reply says so in ``X-Gateway-Record`` and the log says why.
+request: the reply says so in ``X-Gateway-Record`` and the log says why. A try the retry stage
+will repeat is not written: the cassette holds what the caller saw.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gateway.core.record_mode import Action, decide
 from gateway.core.redact import find_secrets, interaction_text, redact_interaction
 from gateway.core.routes import Upstream
 from gateway.model import CallNext, Exchange, Reply, Stage
+from gateway.pipeline.retry import superseded
 from gateway.policy.schema import RedactionRules
 from gateway.settings import RecordMode
 from gateway.stores.cassettes import iso_time
@@ -67,6 +69,9 @@ def record_stage(
         reply = await call_next(exchange)
         elapsed_ms = round((clock.monotonic() - started) * 1000, 2)
         body = await reply.read()
+        if superseded(exchange, reply):  # a failed try the caller never sees: not on tape
+            reply.headers[RECORD_HEADER] = "skipped: retried"
+            return reply
         origin = player.origins.upstream(exchange)
         raw = to_interaction(
             method=exchange.method,

@@ -130,6 +130,10 @@ def _queue(doc: Mapping[str, Any], where: str) -> QueueRules:
             doc.get("default_penalty", d.default_penalty), f"{where}.default_penalty"
         ),
         max_retries=int(doc.get("max_retries", d.max_retries)),
+        upstream_retries=int(doc.get("upstream_retries", d.upstream_retries)),
+        retry_backoff=parse_duration(
+            doc.get("retry_backoff", d.retry_backoff), f"{where}.retry_backoff"
+        ),
         fallback_share=_share(
             doc.get("fallback_share", d.fallback_share), f"{where}.fallback_share"
         ),

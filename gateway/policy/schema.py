@@ -47,6 +47,8 @@ class QueueRules:
     margin: float = 0.05  # seconds added to every slot, for network jitter
     default_penalty: float = 15.0  # block after a 429 without Retry-After
     max_retries: int = 8  # upstream 429s absorbed per request before answering 503
+    upstream_retries: int = 2  # extra tries of a GET/HEAD/OPTIONS after a 502/503/504 or reset
+    retry_backoff: float = 0.1  # seconds before the first of them; doubles each time
     # Share of each quota one replica uses while Redis is unreachable (≈ 1 / replicas).
     fallback_share: float = 1 / 3
 

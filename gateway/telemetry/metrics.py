@@ -55,6 +55,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.upstream_retries = Counter(
+            f"{PREFIX}_upstream_retries",
+            "Safe requests sent again after a transient upstream failure, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.upstream_429 = Counter(
             f"{PREFIX}_upstream_429",
             "429 responses received from Harvest (absorbed; should stay 0)",

@@ -11,11 +11,13 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.clock import Clock, SystemClock
+from gateway.core.retry import RetryRules
 from gateway.credentials_file import load_credentials
 from gateway.pipeline import Stages, build_pipeline
 from gateway.pipeline.cache import ResponseCache, build_cache
 from gateway.pipeline.connections import connection_gate
 from gateway.pipeline.record import record_stage
+from gateway.pipeline.retry import retry_stage
 from gateway.pipeline.timing import upstream_timing
 from gateway.policy.load import load_policy, parse_quota_override, with_quota_overrides
 from gateway.policy.schema import Policy
@@ -103,6 +105,12 @@ def create_app(
             gate=connection_gate(settings.upstream_connections, settings.upstream_wait, metrics),
             timing=upstream_timing(clock, metrics),
             admission=install_quota(app),  # also routes /_gateway/quota
+            retry=retry_stage(
+                RetryRules(policy.queue.upstream_retries, policy.queue.retry_backoff),
+                clock=clock,
+                metrics=metrics,
+                log=app[keys.LOGGER],
+            ),
         )
         if settings.mode is Mode.RECORD:
             stages.record = record_stage(

@@ -216,6 +216,7 @@ async def _proxy(request: web.Request, request_id: str) -> web.StreamResponse:
                 duration_ms=round(elapsed * 1000, 2),
                 queue_wait_ms=notes.get("queue_wait_ms", 0),
                 upstream_ms=notes.get("upstream_ms"),
+                upstream_attempts=notes.get("upstream_attempts"),
                 cache=cache,
             )
 
@@ -238,6 +239,8 @@ def decorate(reply: Reply, exchange: Exchange, request_id: str) -> None:
         h["X-Upstream-Request-Id"] = upstream_id
     h["X-Request-Id"] = request_id
     h["X-Gateway-Queue-Wait"] = str(exchange.notes.get("queue_wait_ms", 0))
+    if exchange.notes.get("upstream_attempts", 1) > 1:  # sent again after a transient failure
+        h["X-Gateway-Upstream-Attempts"] = str(exchange.notes["upstream_attempts"])
     if "cache" in exchange.notes:
         h["X-Cache"] = str(exchange.notes["cache"])
         if "age" in exchange.notes:

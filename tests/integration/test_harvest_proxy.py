@@ -124,8 +124,9 @@ async def test_post_creates_and_location_points_at_the_gateway(harvest):
 )  # fmt: skip
 async def test_upstream_faults_become_clear_answers(harvest, fault, status, error):
     session, sim, _ = harvest
-    # aiohttp retries an idempotent request once on a reset keep-alive connection: fault twice.
-    sim.faults.add(fault, path_prefix="/v2/users/me", times=2)
+    # The gateway tries a GET 3 times (policy upstream_retries = 2) and aiohttp itself once more
+    # on a reset keep-alive connection: a fault that outlasts them all.
+    sim.faults.add(fault, path_prefix="/v2/users/me", times=10)
     async with session.get("/v2/users/me", headers=headers_for(ADMIN_TOKEN_1, ACCOUNT_ID_1)) as r:
         assert r.status == status
         if error:
