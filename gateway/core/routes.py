@@ -78,7 +78,7 @@ def _clean_segments(raw_path: str) -> list[str]:
     return segments
 
 
-@functools.lru_cache(maxsize=4096)  # pure and hot: the same few paths arrive again and again
+@functools.lru_cache(maxsize=16384)  # pure and hot: the same few paths arrive again and again
 def resolve(raw_path: str) -> Route:
     """Map a caller's path onto an upstream and a normalised path.
 
