@@ -212,7 +212,7 @@ def report(figures: dict[str, float], seconds: int, rounds: int) -> None:
         "wrk -t1 -c32, best of the interleaved rounds, gateway single process "
         "(default asyncio loop), JSON logs to /dev/null. "
         "Baseline: a bare aiohttp server returning a fixed body of the same size "
-        "(the cache is not merged on this branch).",
+        "(for the cache-hit path, see bench.cache_hit in the same file).",
         "",
         "| figure | value |",
         "| --- | --- |",
