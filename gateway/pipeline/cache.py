@@ -60,6 +60,17 @@ _POLL = 0.05  # seconds between looks at Redis while another replica fills
 
 
 @dataclass(frozen=True, slots=True)
+class Job:
+    """One cacheable request on its way: what every step of a miss needs to know."""
+
+    key: str
+    parts: KeyParts
+    exchange: Exchange
+    call_next: CallNext
+    rule: CacheRule
+
+
+@dataclass(frozen=True, slots=True)
 class Fetched:
     """What one upstream fetch produced, shareable with every request for the same key."""
 
@@ -192,8 +203,8 @@ class ResponseCache:
         entry = await self.store.get(key, now)
         if wish is not Directive.USE:
             self._note(exchange, Outcome.BYPASS)
-            fetched = await self._fetch(key, parts, exchange, call_next, rule, entry,
-                                        store=wish is Directive.REFRESH)  # fmt: skip
+            job = Job(key, parts, exchange, call_next, rule)
+            fetched = await self._fetch(job, entry, store=wish is Directive.REFRESH)
             if fetched.stream is not None:
                 return fetched.stream
             return _reply(fetched.entry, fetched.leader_headers)
@@ -208,26 +219,23 @@ class ResponseCache:
                 if key in self._refreshing:  # a refresh is already queued: don't wait for it
                     self._note(exchange, Outcome.STALE, age)
                     return _reply(entry)
-        return await self._miss(key, parts, exchange, call_next, rule, stale)
+        return await self._miss(Job(key, parts, exchange, call_next, rule), stale)
 
     async def _miss(
         self,
-        key: str,
-        parts: KeyParts,
-        exchange: Exchange,
-        call_next: CallNext,
-        rule: CacheRule,
+        job: Job,
         stale: Entry | None,
     ) -> Reply:
+        key, exchange, call_next = job.key, job.exchange, job.call_next
         task = self._inflight.get(key)
         leader = task is None
         if task is None:
-            task = self._start_fill(key, parts, exchange, call_next, rule, stale)
+            task = self._start_fill(job, stale)
         try:
             fetched = await asyncio.shield(task)
         except GatewayError as exc:
             if stale is not None and _stale_worthy(exc.status):
-                return self._serve_stale(key, parts, exchange, call_next, rule, stale)
+                return self._serve_stale(job, stale)
             raise
         if fetched.stream is not None:
             if leader:
@@ -236,7 +244,7 @@ class ResponseCache:
             self._note(exchange, Outcome.BYPASS)
             return await call_next(exchange)
         if stale is not None and _stale_worthy(fetched.entry.status):
-            return self._serve_stale(key, parts, exchange, call_next, rule, stale)
+            return self._serve_stale(job, stale)
         if fetched.revalidated:
             self._revalidated.inc()
         if leader and not fetched.from_peer:
@@ -248,18 +256,15 @@ class ResponseCache:
 
     def _start_fill(
         self,
-        key: str,
-        parts: KeyParts,
-        exchange: Exchange,
-        call_next: CallNext,
-        rule: CacheRule,
+        job: Job,
         stale: Entry | None,
         *,
         table: dict[str, asyncio.Task[Any]] | None = None,
     ) -> asyncio.Task[Fetched]:
         """One fill per key, owned by the cache (a caller going away does not cancel it)."""
+        key = job.key
         target = self._inflight if table is None else table
-        task = asyncio.create_task(self._fill(key, parts, exchange, call_next, rule, stale))
+        task = asyncio.create_task(self._fill(job, stale))
         target[key] = task
 
         def done(t: asyncio.Task[Fetched]) -> None:
@@ -275,13 +280,10 @@ class ResponseCache:
 
     def _serve_stale(
         self,
-        key: str,
-        parts: KeyParts,
-        exchange: Exchange,
-        call_next: CallNext,
-        rule: CacheRule,
+        job: Job,
         stale: Entry,
     ) -> Reply:
+        key, exchange = job.key, job.exchange
         if key not in self._refreshing and key not in self._inflight:
             background = replace(
                 exchange,
@@ -293,27 +295,24 @@ class ResponseCache:
                 ),
                 notes={},
             )
-            self._start_fill(key, parts, background, call_next, rule, stale,
+            self._start_fill(replace(job, exchange=background), stale,
                              table=self._refreshing)  # fmt: skip
         self._note(exchange, Outcome.STALE, self.clock.wall() - stale.stored_at)
         return _reply(stale)
 
     async def _fill(
         self,
-        key: str,
-        parts: KeyParts,
-        exchange: Exchange,
-        call_next: CallNext,
-        rule: CacheRule,
+        job: Job,
         stale: Entry | None,
     ) -> Fetched:
+        key = job.key
         token = await self.store.acquire(key)
         if token is None:
-            peer = await self._follow_peer(key, rule)
+            peer = await self._follow_peer(key, job.rule)
             if peer is not None:
                 return Fetched(peer, peer.headers, stored=True, from_peer=True)
             token = await self.store.acquire(key) or LOCAL_LOCK  # holder gone: fetch ourselves
-        return await self._fetch(key, parts, exchange, call_next, rule, stale, token=token)
+        return await self._fetch(job, stale, token=token)
 
     async def _follow_peer(self, key: str, rule: CacheRule) -> Entry | None:
         """Wait for another replica's fill of ``key``; None when it ends without an entry."""
@@ -331,25 +330,22 @@ class ResponseCache:
 
     async def _fetch(
         self,
-        key: str,
-        parts: KeyParts,
-        exchange: Exchange,
-        call_next: CallNext,
-        rule: CacheRule,
+        job: Job,
         known: Entry | None,
         *,
         store: bool = True,
         token: str = LOCAL_LOCK,
     ) -> Fetched:
         """Go upstream (revalidating ``known`` by ETag when it has one) and maybe store."""
-        gen = await self.store.generation(parts.account)
+        key, exchange, rule = job.key, job.exchange, job.rule
+        gen = await self.store.generation(job.parts.account)
         keepalive = None
         if token != LOCAL_LOCK:
             keepalive = asyncio.create_task(self._keep_lock(key, token))
         try:
             if known is not None and known.etag and "If-None-Match" not in exchange.headers:
                 exchange.headers["If-None-Match"] = known.etag
-            reply = await call_next(exchange)
+            reply = await job.call_next(exchange)
             if reply.stream is not None:
                 empty = Entry(status=reply.status, reason=reply.reason, headers=(), body=b"",
                               stored_at=0.0, ttl=0.0, stale=0.0, etag=None)  # fmt: skip
