@@ -25,6 +25,9 @@ class Exchange:
     received: float  # monotonic time the gateway got it
     # As received; stages read Cache-Control and X-Gateway-* from it.
     caller_headers: CIMultiDictProxy[str] | CIMultiDict[str]
+    # The origin this caller reached the gateway by (``--public-url``, else its own Host):
+    # upstream URLs in links and Location are rewritten to it.
+    public_origin: str = ""
     notes: dict[str, Any] = field(default_factory=dict)  # stage annotations for logs/headers
     # What goes upstream (hop-by-hop stripped, injections applied), built on first use: a cache
     # hit never needs it.

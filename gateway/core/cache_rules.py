@@ -68,20 +68,29 @@ def normal_query(raw_query: str) -> str:
     return urlencode(pairs)
 
 
-def query_digest(raw_query: str) -> str:
+def query_digest(raw_query: str, public_origin: str = "") -> str:
+    """The sorted query, and the origin the body's links point at (callers reaching the gateway
+    by different hosts get their own links, so they cannot share one stored body)."""
     normal = normal_query(raw_query)
-    if not normal:
+    if not normal and not public_origin:
         return "-"
-    return hashlib.sha256(normal.encode()).hexdigest()[:24]
+    return hashlib.sha256(f"{normal}\x00{public_origin}".encode()).hexdigest()[:24]
 
 
 def key_parts(
-    *, account: str | None, principal: str | None, method: str, path: str, raw_query: str
+    *,
+    account: str | None,
+    principal: str | None,
+    method: str,
+    path: str,
+    raw_query: str,
+    public_origin: str = "",
 ) -> KeyParts | None:
     """The key of a request, or None when it has no identifiable credential (never cached)."""
     if not account or not principal:
         return None
-    return KeyParts(account, principal, method, canonical_path(path), query_digest(raw_query))
+    digest = query_digest(raw_query, public_origin)
+    return KeyParts(account, principal, method, canonical_path(path), digest)
 
 
 def path_of_key(key: str) -> str:

@@ -192,6 +192,7 @@ class ResponseCache:
             method=exchange.method,
             path=exchange.route.path,
             raw_query=exchange.raw_query,
+            public_origin=exchange.public_origin,
         )
         caller = exchange.caller_headers
         if parts is None or any(h in caller for h in _CONDITIONAL):

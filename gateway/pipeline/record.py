@@ -62,7 +62,7 @@ def record_stage(
         if action is Action.PLAY:
             played = cassette.play(shape, repeat_last=False)
             if played is not None:
-                return player.reply(played)
+                return player.reply(played, exchange)
         if action is not Action.RECORD:
             raise player.miss(exchange, cassette, shape, mode)
         started = clock.monotonic()
@@ -83,7 +83,7 @@ def record_stage(
             response_headers=reply.headers.items(),
             response_body=body,
             origin=origin,
-            public=player.origins.public,
+            public=exchange.public_origin or player.origins.public,
         )
         if exchange.account_id and "Harvest-Account-Id" not in exchange.headers:
             # The account came in the query, which redaction removes: keep it matchable.

@@ -80,9 +80,10 @@ class Player:
         except CassetteNameError as exc:
             raise GatewayError(400, "invalid_cassette", f"{exc}.") from exc
 
-    def reply(self, played: Played) -> Reply:
+    def reply(self, played: Played, exchange: Exchange) -> Reply:
         o = self.origins
-        status, reason, headers, body = reply_parts(played.interaction, (o.api, o.id), o.public)
+        public = exchange.public_origin or o.public
+        status, reason, headers, body = reply_parts(played.interaction, (o.api, o.id), public)
         headers[REPLAY_HEADER] = "repeat" if played.repeated else "hit"
         headers["X-Gateway-Replay-Interaction"] = str(played.index)
         self.metrics.cassette_interactions.labels("replayed").inc()
@@ -151,7 +152,7 @@ class ReplayTransport:
         played = cassette.play(shape, repeat_last=self.player.repeat_last)
         if played is None:
             raise self.player.miss(exchange, cassette, shape, None)
-        return self.player.reply(played)
+        return self.player.reply(played, exchange)
 
     async def aclose(self) -> None:
         """Nothing to close: the app's lifecycle closes the cassette library (its writers)."""

@@ -88,24 +88,24 @@ class UpstreamTransport:
         except aiohttp.ClientError as exc:
             raise upstream_unavailable(f"{url.host} failed: {type(exc).__name__}") from exc
         try:
-            return await self._reply(resp)
+            return await self._reply(resp, exchange.public_origin or self.config.public)
         except BaseException:
             resp.release()
             raise
 
-    async def _reply(self, resp: aiohttp.ClientResponse) -> Reply:
+    async def _reply(self, resp: aiohttp.ClientResponse, public: str) -> Reply:
         drop = hop_by_hop(resp.headers.items()) | _DROP_FROM_UPSTREAM
         headers: CIMultiDict[str] = CIMultiDict(
             (k, v) for k, v in resp.headers.items() if k.lower() not in drop
         )
         if "Location" in headers:
-            headers["Location"] = self._public(headers["Location"])
+            headers["Location"] = self._public(headers["Location"], public)
         reply = Reply(status=resp.status, reason=resp.reason or "", headers=headers)
         length = resp.content_length
         json_like = "json" in resp.headers.get("Content-Type", "").lower()
         if json_like and (length is None or length <= self.config.max_buffered_json):
             body = await _read(resp)
-            reply.body = rewrite_links(body, self._origins, self.config.public)
+            reply.body = rewrite_links(body, self._origins, public)
             return reply
         if resp.method == "HEAD" or resp.status in (204, 304):
             reply.body = b""
@@ -115,9 +115,9 @@ class UpstreamTransport:
         reply.release = resp.release
         return reply
 
-    def _public(self, url: str) -> str:
+    def _public(self, url: str, public: str) -> str:
         for origin in self._origins:
-            new = rewrite_url(url, origin, self.config.public)
+            new = rewrite_url(url, origin, public)
             if new != url:
                 return new
         return url

@@ -18,7 +18,7 @@ from gateway.core.headers import Caller, Reject, check_api_request, hop_by_hop
 from gateway.core.routes import Route, RouteError, Upstream, resolve
 from gateway.errors import GatewayError
 from gateway.model import Exchange, Reply
-from gateway.settings import AccessLog
+from gateway.settings import AccessLog, Settings
 from gateway.web import keys
 from gateway.web.respond import error_response, json_response, send_reply
 
@@ -129,6 +129,23 @@ def managed_headers(
     return outcome, headers
 
 
+_HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
+
+
+def public_origin(request: web.Request, settings: Settings) -> str:
+    """Where this caller reached us: ``--public-url`` when set, else its own scheme and Host.
+
+    So links keep working behind a listener on 0.0.0.0 or a port mapping; a malformed Host
+    falls back to the listen address (it only ever shapes that caller's own links).
+    """
+    if settings.public_url:
+        return settings.public_origin
+    host = request.headers.get("Host", "")
+    if _HOST.match(host):
+        return f"{request.scheme}://{host}"
+    return settings.public_origin
+
+
 async def build_exchange(request: web.Request, route: Route, request_id: str) -> Exchange:
     app = request.app
     settings, policy = app[keys.SETTINGS], app[keys.POLICY]
@@ -164,6 +181,7 @@ async def build_exchange(request: web.Request, route: Route, request_id: str) ->
         request_id=request_id,
         received=app[keys.CLOCK].monotonic(),
         caller_headers=request.headers,
+        public_origin=public_origin(request, settings),
     )
 
 

@@ -250,3 +250,18 @@ async def test_metrics_count_requests_by_template(gw, echo):
         'status_class="2xx"} 1.0' in text
     )
     assert "harvestgw_request_duration_seconds_bucket" in text
+
+
+async def test_without_public_url_links_follow_the_callers_host(echo, start_gateway):
+    """Behind 0.0.0.0 or a port mapping, links point where the caller reached the gateway."""
+    url, _ = await start_gateway(Settings(upstream=echo.origin))
+    async with aiohttp.ClientSession() as s:
+        headers = {**H, "Host": "gw.internal:9000"}
+        async with s.get(url + "/v2/links", headers=headers) as resp:
+            links = (await resp.json())["links"]
+        assert links["next"] == "http://gw.internal:9000/v2/links?page=2&per_page=2&ref=next"
+        async with s.post(url + "/v2/created", json={"a": 1}, headers=headers) as resp:
+            assert resp.headers["Location"] == "http://gw.internal:9000/api/v2/created/7"
+        # A Host that is no host name falls back to the listen address.
+        async with s.get(url + "/v2/links", headers={**H, "Host": "bad host/x"}) as resp:
+            assert (await resp.json())["links"]["next"].startswith(url + "/v2/links?")

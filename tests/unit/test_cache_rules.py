@@ -168,3 +168,16 @@ def test_memory_tier_expires_and_invalidates_and_rejects_fills_older_than_a_writ
         assert tier.bytes == 0
 
     asyncio.run(run())
+
+
+def test_callers_reaching_different_origins_never_share_an_entry():
+    from gateway.core.cache_rules import key_parts as parts_of
+
+    def key(origin: str) -> str:
+        parts = parts_of(account="1", principal="p", method="GET", path="/v2/users",
+                         raw_query="page=2", public_origin=origin)  # fmt: skip
+        assert parts is not None
+        return parts.key
+
+    assert key("http://a.internal") != key("http://b.internal")
+    assert key("http://a.internal") == key("http://a.internal")

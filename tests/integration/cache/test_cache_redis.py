@@ -28,7 +28,14 @@ async def shared_redis(redis_url):
 
 
 async def replicas(start_gateway: Any, upstream: Any, redis_url: str, n: int = 2) -> list[str]:
-    settings = Settings(upstream=upstream.url, redis_url=redis_url, admin_token="adm")
+    # Replicas behind one load balancer: one public URL, so their bodies' links agree and they
+    # may share cached entries (replicas reached by different hosts keep theirs apart).
+    settings = Settings(
+        upstream=upstream.url,
+        redis_url=redis_url,
+        admin_token="adm",
+        public_url="http://harvest-gateway.internal",
+    )
     out: list[str] = []
     stores: list[RedisStore] = []
     for _ in range(n):
