@@ -49,9 +49,8 @@ from gateway.stores.cache import (
     TierStats,
 )
 from gateway.stores.envelope import Entry
+from gateway.telemetry.logging import Logger
 from gateway.telemetry.metrics import Metrics
-
-log = structlog.get_logger("gateway.cache")
 
 # Caller headers that make a request conditional or budgeted: not shared, not replayed.
 _CONDITIONAL = ("If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "Range")
@@ -121,7 +120,9 @@ class ResponseCache:
         metrics: Metrics,
         max_wait: float = 60.0,
         lock_ttl: float = 10.0,
+        log: Logger | None = None,
     ) -> None:
+        self.log: Logger = log or structlog.get_logger("gateway.cache")
         self.rules = rules
         self.store = store
         self.clock = clock
@@ -412,7 +413,7 @@ class ResponseCache:
             return
         prefixes = invalidation_prefixes(self.rules, exchange.route.path)
         dropped = await self.store.invalidate(exchange.account_id, prefixes)
-        log.debug("cache_invalidated", account_id=exchange.account_id, prefixes=prefixes,
+        self.log.debug("cache_invalidated", account_id=exchange.account_id, prefixes=prefixes,
                   dropped=dropped)  # fmt: skip
 
     async def purge(self, account: str | None, prefixes: Prefixes) -> int:
@@ -420,7 +421,7 @@ class ResponseCache:
 
 
 def build_cache(settings: Settings, rules: CacheRules, clock: Clock, metrics: Metrics,
-                max_wait: float) -> ResponseCache:  # fmt: skip
+                max_wait: float, log: Logger | None = None) -> ResponseCache:  # fmt: skip
     """The cache for these settings: memory only, or Redis shared with a memory tier in front."""
     store: CacheStore
     if settings.redis_url:
@@ -430,10 +431,10 @@ def build_cache(settings: Settings, rules: CacheRules, clock: Clock, metrics: Me
         def health(ok: bool) -> None:
             metrics.degraded.labels("cache_redis").set(0 if ok else 1)
 
-        store = RedisStore(options, near, on_health=health)
+        store = RedisStore(options, near, on_health=health, log=log)
         lock_ttl = options.lock_ttl
     else:
         store = MemoryStore(MemoryTier(max_entries=rules.max_entries, max_bytes=rules.max_bytes))
         lock_ttl = 10.0
     return ResponseCache(rules=rules, store=store, clock=clock, metrics=metrics,
-                         max_wait=max_wait, lock_ttl=lock_ttl)  # fmt: skip
+                         max_wait=max_wait, lock_ttl=lock_ttl, log=log)  # fmt: skip

@@ -30,11 +30,10 @@ from redis.exceptions import RedisError
 
 from gateway.core.cache_rules import key_matches
 from gateway.stores.envelope import Entry, EnvelopeSerializer
+from gateway.telemetry.logging import Logger
 
 Prefixes = tuple[str, ...] | None  # None: every path
 LOCAL_LOCK = "local"  # the lock token when there is nothing to exclude across processes
-
-log = structlog.get_logger("gateway.cache")
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +264,10 @@ class RedisStore:
         near: MemoryTier,
         *,
         on_health: Callable[[bool], None] | None = None,
+        log: Logger | None = None,
     ) -> None:
+        # The app's logger (JSON, redacted); a bare one only where a test builds a store alone.
+        self.log: Logger = log or structlog.get_logger("gateway.cache")
         self.options = options
         self.near = near
         self.origin = uuid.uuid4().hex
@@ -310,7 +312,7 @@ class RedisStore:
                 result = await op
         except _ERRORS as exc:
             self._on_health(False)
-            log.warning("cache_redis_error", op=what, error=type(exc).__name__)
+            self.log.warning("cache_redis_error", op=what, error=type(exc).__name__)
             return default
         self._on_health(True)
         return result
@@ -462,7 +464,7 @@ class RedisStore:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure: drop the near tier, retry with backoff
-                log.warning("cache_bus_down", error=type(exc).__name__)
+                self.log.warning("cache_bus_down", error=type(exc).__name__)
             finally:
                 self._bus_up.clear()
                 with contextlib.suppress(Exception):

@@ -29,6 +29,7 @@ _JSON_SECRET = re.compile(
 # One cheap search decides whether a string needs the substitutions at all (most do not).
 _MAY_HOLD_SECRET = re.compile(r"(?i)bearer|token|secret|password")
 REDACTED = "[REDACTED]"
+Logger = structlog.typing.FilteringBoundLogger
 
 
 def redact_value(value: str) -> str:

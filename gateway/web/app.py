@@ -88,7 +88,9 @@ def create_app(
         default_cassette=settings.cassette,
         repeat_last=settings.replay_repeat_last,
     )
-    cache = build_cache(settings, policy.cache, clock, metrics, policy.queue.max_wait)
+    cache = build_cache(
+        settings, policy.cache, clock, metrics, policy.queue.max_wait, app[keys.LOGGER]
+    )
     app[cache_admin.CACHE] = cache
     starts: list[Hook] = [cache.start]
     stops: list[Hook] = [cache.aclose, library.aclose]  # the library finishes pending writes
