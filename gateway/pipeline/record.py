@@ -5,7 +5,8 @@ The record mode decides per request (``core.record_mode``). A recorded exchange 
 the cassette's writer; the caller's reply waits until the interaction is on disk, so a test that
 records and then replays never races the file. A refused or failed write never fails the caller's
 request: the reply says so in ``X-Gateway-Record`` and the log says why. A try the retry stage
-will repeat is not written: the cassette holds what the caller saw.
+will repeat is not written, nor a 429 (admission absorbs it): the cassette holds what the caller
+saw.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def record_stage(
         body = await reply.read()
         if superseded(exchange, reply):  # a failed try the caller never sees: not on tape
             reply.headers[RECORD_HEADER] = "skipped: retried"
+            return reply
+        if reply.status == 429:  # admission absorbs it (retry or 503): callers never see one
+            reply.headers[RECORD_HEADER] = "skipped: 429"
             return reply
         origin = player.origins.upstream(exchange)
         raw = to_interaction(

@@ -380,3 +380,19 @@ async def test_admin_lists_and_rewinds_cassettes_and_readiness_needs_the_dir(
     assert listing["cassettes"] == [
         {"name": "session", "existed": True, "interactions": 1, "played": 1, "recorded": 0}
     ]
+
+
+async def test_an_absorbed_429_never_reaches_the_cassette(start_gateway, tmp_path):
+    # a short window, so the 429's Retry-After (and the gateway's wait) is about a second
+    server, sim = await start_sim(retry_after="always", general_window=1.0)
+    sim.faults.add("429", path_prefix="/v2/users/me", times=1)
+    base, _ = await start_gateway(settings_for(Mode.RECORD, origin(server), tmp_path))
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base + "/v2/users/me", headers=H1) as resp:
+            assert resp.status == 200
+            assert resp.headers["X-Gateway-Record"] == "recorded"
+    await server.close()
+    assert [r.status for r in sim.log] == [429, 200]  # the 429 happened upstream...
+    doc = yaml.safe_load((tmp_path / "session.yaml").read_text())
+    statuses = [i["response"]["status"]["code"] for i in doc["interactions"]]
+    assert statuses == [200]  # ...but only what the caller saw is on tape
