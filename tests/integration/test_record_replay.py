@@ -387,10 +387,9 @@ async def test_an_absorbed_429_never_reaches_the_cassette(start_gateway, tmp_pat
     server, sim = await start_sim(retry_after="always", general_window=1.0)
     sim.faults.add("429", path_prefix="/v2/users/me", times=1)
     base, _ = await start_gateway(settings_for(Mode.RECORD, origin(server), tmp_path))
-    async with aiohttp.ClientSession() as http:
-        async with http.get(base + "/v2/users/me", headers=H1) as resp:
-            assert resp.status == 200
-            assert resp.headers["X-Gateway-Record"] == "recorded"
+    async with aiohttp.ClientSession() as http, http.get(base + "/v2/users/me", headers=H1) as resp:
+        assert resp.status == 200
+        assert resp.headers["X-Gateway-Record"] == "recorded"
     await server.close()
     assert [r.status for r in sim.log] == [429, 200]  # the 429 happened upstream...
     doc = yaml.safe_load((tmp_path / "session.yaml").read_text())
