@@ -159,7 +159,7 @@ class ResponseCache:
         while True:
             with contextlib.suppress(Exception):
                 await self.publish_stats()
-            await asyncio.sleep(5.0)
+            await self.clock.sleep(5.0)
 
     async def publish_stats(self) -> dict[str, TierStats]:
         stats = await self.store.stats()
@@ -391,7 +391,7 @@ class ResponseCache:
 
     async def _keep_lock(self, key: str, token: str) -> None:
         while True:
-            await asyncio.sleep(self.lock_ttl / 3)
+            await self.clock.sleep(self.lock_ttl / 3)
             await self.store.extend(key, token)
 
     # -- writes ------------------------------------------------------------------------------
