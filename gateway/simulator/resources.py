@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -181,16 +182,27 @@ def _acting_user(ctx: Ctx, params: dict[str, Any]) -> int | Reply:
     return user_id
 
 
-def create_time_entry(ctx: Ctx, _m: re.Match[str]) -> Reply:
+def _checked_write(
+    ctx: Ctx, required: dict[str, str]
+) -> tuple[dict[str, Any], int, dt.date] | Reply:
+    """What a dated write (time entry, expense) checks first: references, who acts, the day."""
     params = ctx.params()
-    errors = _check_refs(ctx, params, _TE_FIELDS)
+    errors = _check_refs(ctx, params, required)
     if errors:
         return unprocessable(", ".join(errors))
     user_id = _acting_user(ctx, params)
     if isinstance(user_id, Reply):
         return user_id
     day = parse_date(params["spent_date"])
-    assert day is not None
+    assert day is not None  # _check_refs validated it
+    return params, user_id, day
+
+
+def create_time_entry(ctx: Ctx, _m: re.Match[str]) -> Reply:
+    checked = _checked_write(ctx, _TE_FIELDS)
+    if isinstance(checked, Reply):
+        return checked
+    params, user_id, day = checked
     running = "hours" not in params and "started_time" not in params
     task = ctx.data.collections["tasks"][int(params["task_id"])]
     entry_id = _next_id(ctx, "time_entries")
@@ -271,15 +283,10 @@ _EXPENSE_FIELDS = {
 
 
 def create_expense(ctx: Ctx, _m: re.Match[str]) -> Reply:
-    params = ctx.params()
-    errors = _check_refs(ctx, params, _EXPENSE_FIELDS)
-    if errors:
-        return unprocessable(", ".join(errors))
-    user_id = _acting_user(ctx, params)
-    if isinstance(user_id, Reply):
-        return user_id
-    day = parse_date(params["spent_date"])
-    assert day is not None
+    checked = _checked_write(ctx, _EXPENSE_FIELDS)
+    if isinstance(checked, Reply):
+        return checked
+    params, user_id, day = checked
     expense_id = _next_id(ctx, "expenses")
     try:
         total = float(params.get("total_cost") or 0.0)
