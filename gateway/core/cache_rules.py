@@ -6,6 +6,7 @@ Identity is part of every key, so an entry is only ever served to the credential
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ def normal_query(raw_query: str) -> str:
     return urlencode(pairs)
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and the same queries come back again and again
 def query_digest(raw_query: str, public_origin: str = "") -> str:
     """The sorted query, and the origin the body's links point at (callers reaching the gateway
     by different hosts get their own links, so they cannot share one stored body)."""
@@ -101,6 +103,7 @@ def account_of_key(key: str) -> str:
     return key.split(KEY_SEP, 1)[0]
 
 
+@functools.lru_cache(maxsize=256)
 def directive(cache_control: str | None, pragma: str | None = None) -> Directive:
     """What the caller's request headers ask of the cache."""
     tokens = {t.strip().split("=", 1)[0].lower() for t in (cache_control or "").split(",")}

@@ -5,6 +5,7 @@ Every refusal here is answered locally: it never reaches Harvest and never spend
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -52,10 +53,19 @@ class Caller:
 
 def hop_by_hop(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
     """The lower-cased names that must not cross the proxy, including those listed in Connection."""
-    names = set(HOP_BY_HOP)
-    for name, value in headers:
-        if name.lower() == "connection":
-            names.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return named_by_connection(
+        tuple(value for name, value in headers if name.lower() == "connection")
+    )
+
+
+@functools.lru_cache(maxsize=256)  # a handful of distinct Connection values ever arrive
+def named_by_connection(
+    connection: tuple[str, ...], also: frozenset[str] = frozenset()
+) -> frozenset[str]:
+    """``HOP_BY_HOP``, ``also``, and the fields the ``Connection`` header values name."""
+    names = set(HOP_BY_HOP) | also
+    for value in connection:
+        names.update(t.strip().lower() for t in value.split(",") if t.strip())
     return frozenset(names)
 
 
@@ -67,6 +77,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+@functools.lru_cache(maxsize=4096)  # one SHA-256 per distinct caller, not per request
 def principal_of(token: str, account_id: str | None) -> str:
     """A stable, non-reversible identity for cache keys and fairness; never logged raw."""
     digest = hashlib.sha256(f"{account_id or ''}\x00{token}".encode()).hexdigest()

@@ -87,6 +87,7 @@ class Admission:
         self._ids = itertools.count()
         self._replica = uuid.uuid4().hex[:8]
         self._chores: set[asyncio.Task[Any]] = set()
+        self._limits: dict[tuple[str, str, str], tuple[Limit, ...]] = {}
 
     # ---- the stage ---------------------------------------------------------------------
 
@@ -126,11 +127,15 @@ class Admission:
                 self._update_blocked_gauge()
 
     def limits_for(self, method: str, template: str, priority: str) -> tuple[Limit, ...]:
-        return tuple(
-            Limit(q.name, q.limit, q.window)
-            for q in self.policy.quotas
-            if q.applies(method, template, priority)
-        )
+        which = (method, template, priority)  # templates and priorities are bounded sets
+        found = self._limits.get(which)
+        if found is None:
+            found = self._limits[which] = tuple(
+                Limit(q.name, q.limit, q.window)
+                for q in self.policy.quotas
+                if q.applies(method, template, priority)
+            )
+        return found
 
     def _caller_options(self, exchange: Exchange) -> tuple[str, float]:
         headers = exchange.caller_headers

@@ -134,9 +134,7 @@ class ResponseCache:
         self._gauges_task: asyncio.Task[None] | None = None
         self.counts: Counter[str] = Counter()
         self._rules: dict[tuple[str, str], CacheRule | None] = {}  # (method, template) → rule
-        c = metrics.cache_requests
-        self._count = {o: c.labels(o.value.lower()) for o in Outcome}
-        self._revalidated = c.labels("revalidated")
+        self._outcome = {o: o.value.lower() for o in Outcome}  # the metric's label values
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -171,7 +169,7 @@ class ResponseCache:
     def _note(self, exchange: Exchange, outcome: Outcome, age: float = 0.0) -> None:
         exchange.notes["cache"] = outcome.value
         exchange.notes["age"] = int(age)
-        self._count[outcome].inc()
+        self.metrics.cache_requests.inc(self._outcome[outcome])
         self.counts[outcome.value] += 1
 
     # -- the stage ---------------------------------------------------------------------------
@@ -248,7 +246,7 @@ class ResponseCache:
         if stale is not None and _stale_worthy(fetched.entry.status):
             return self._serve_stale(job, stale)
         if fetched.revalidated:
-            self._revalidated.inc()
+            self.metrics.cache_requests.inc("revalidated")
         if leader and not fetched.from_peer:
             self._note(exchange, Outcome.MISS)
             return _reply(fetched.entry, fetched.leader_headers)

@@ -29,12 +29,15 @@ def connection_gate(limit: int, max_wait: float, metrics: Metrics) -> Stage:
     slots = asyncio.Semaphore(limit)
 
     async def stage(exchange: Exchange, call_next: CallNext) -> Reply:
-        try:
-            async with asyncio.timeout(max_wait):
-                await slots.acquire()
-        except TimeoutError:
-            metrics.rejections.labels("upstream_busy").inc()
-            raise upstream_busy(limit, max_wait) from None
+        if slots.locked():  # only a wait needs a deadline (and its timer)
+            try:
+                async with asyncio.timeout(max_wait):
+                    await slots.acquire()
+            except TimeoutError:
+                metrics.rejections.labels("upstream_busy").inc()
+                raise upstream_busy(limit, max_wait) from None
+        else:
+            await slots.acquire()  # free: returns at once
         try:
             reply = await call_next(exchange)
         except BaseException:

@@ -14,8 +14,8 @@ def upstream_timing(clock: Clock, metrics: Metrics) -> Stage:
         elapsed = clock.monotonic() - started
         upstream = exchange.route.upstream.value
         exchange.notes["upstream_ms"] = round(elapsed * 1000, 2)
-        metrics.upstream_duration.labels(upstream).observe(elapsed)
-        metrics.upstream_responses.labels(upstream, status_class(reply.status)).inc()
+        metrics.upstream_duration.observe(elapsed, upstream)
+        metrics.upstream_responses.inc(upstream, status_class(reply.status))
         if reply.status == 429:
             metrics.upstream_429.inc()
         return reply

@@ -18,7 +18,7 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -224,6 +224,21 @@ class RedisOptions:
     lock_ttl: float = 10.0  # a fill lock lives this long unless its holder extends it
     near_ttl: float = 2.0  # how long the memory tier in front may answer for Redis
     pool_size: int = 64
+    # How long a write waits for every replica to confirm it dropped its memory-tier copies.
+    ack_timeout: float = 0.5
+
+
+@dataclass(slots=True)
+class _Acks:
+    """Confirmations of one invalidation broadcast, counted as they arrive."""
+
+    received: int = 0
+    needed: int | None = None  # known once PUBLISH says how many replicas got the message
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def check(self) -> None:
+        if self.needed is not None and self.received >= self.needed:
+            self.done.set()
 
 
 # Compare-and-delete / compare-and-extend: only the holder may release or extend its lock.
@@ -287,6 +302,7 @@ class RedisStore:
         self._bus_task: asyncio.Task[None] | None = None
         self._bus_up = asyncio.Event()
         self._fill_events: dict[str, asyncio.Event] = {}
+        self._acks: dict[str, _Acks] = {}
         self._on_health = on_health or (lambda ok: None)
         self._release = self.client.register_script(_RELEASE)
         self._extend = self.client.register_script(_EXTEND)
@@ -380,9 +396,35 @@ class RedisStore:
     async def invalidate(self, account: str | None, prefixes: Prefixes) -> int:
         await self.near.invalidate(account, prefixes)
         count = await self._invalidate_redis(account, prefixes)
-        message = {"t": "inv", "o": self.origin, "a": account, "p": prefixes}
-        await self._guard("publish", self.client.publish(self._channel, json.dumps(message)), 0)
+        await self._broadcast(account, prefixes)
         return count
+
+    async def _broadcast(self, account: str | None, prefixes: Prefixes) -> None:
+        """Tell every replica to drop its memory-tier copies, and wait until each has.
+
+        Pub/sub delivery is asynchronous: without the wait, a GET sent to another replica
+        right after a PATCH answered could still get the pre-write copy from that replica's
+        memory tier. Every subscriber (this replica included) confirms on the same channel;
+        PUBLISH says how many received it. A replica that does not confirm in time only
+        delays the write: its memory tier forgets on its own within ``near_ttl``.
+        """
+        ident = uuid.uuid4().hex
+        acks = self._acks[ident] = _Acks()
+        message = {"t": "inv", "o": self.origin, "a": account, "p": prefixes, "i": ident}
+        try:
+            receivers = await self._guard(
+                "publish", self.client.publish(self._channel, json.dumps(message)), 0
+            )
+            acks.needed = int(receivers)
+            acks.check()
+            try:
+                async with asyncio.timeout(self.options.ack_timeout):
+                    await acks.done.wait()
+            except TimeoutError:
+                self.log.warning("cache_invalidation_unconfirmed", replicas=acks.needed,
+                                 confirmed=acks.received)  # fmt: skip
+        finally:
+            del self._acks[ident]
 
     async def _invalidate_redis(self, account: str | None, prefixes: Prefixes) -> int:
         if account is not None:
@@ -481,9 +523,18 @@ class RedisStore:
             event = self._fill_events.pop(str(message.get("k")), None)
             if event is not None:
                 event.set()
-        elif message.get("t") == "inv" and message.get("o") != self.origin:
-            prefixes = message.get("p")
-            await self.near.invalidate(message.get("a"), tuple(prefixes) if prefixes else None)
+        elif message.get("t") == "inv":
+            if message.get("o") != self.origin:  # the writer dropped its own copies already
+                prefixes = message.get("p")
+                await self.near.invalidate(message.get("a"), tuple(prefixes) if prefixes else None)
+            if message.get("i"):
+                ack = json.dumps({"t": "ack", "i": message["i"]})
+                await self._guard("publish", self.client.publish(self._channel, ack), 0)
+        elif message.get("t") == "ack":
+            acks = self._acks.get(str(message.get("i")))
+            if acks is not None:
+                acks.received += 1
+                acks.check()
 
     def bus_up(self) -> bool:
         return self._bus_up.is_set()

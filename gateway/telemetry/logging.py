@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 import sys
 import time
@@ -134,11 +135,33 @@ def _timestamper() -> Processor:
     return stamp
 
 
+def _json_renderer() -> Processor:
+    """structlog's JSONRenderer, minus a new ``JSONEncoder`` per line (``json.dumps`` builds one
+    whenever ``default`` is given)."""
+    encode = json.JSONEncoder(default=_fallback).encode
+
+    def render(_: WrappedLogger, __: str, event_dict: EventDict) -> str:
+        return encode(event_dict)
+
+    return render
+
+
+def _fallback(value: Any) -> Any:
+    structlog_repr = getattr(value, "__structlog__", None)
+    return structlog_repr() if structlog_repr is not None else repr(value)
+
+
 def make_logger(
-    fmt: str = "json", stream: TextIO | None = None, writer: LineWriter | None = None
+    fmt: str = "json",
+    stream: TextIO | None = None,
+    writer: LineWriter | None = None,
+    *,
+    merge_context: bool = True,
 ) -> structlog.typing.FilteringBoundLogger:
-    processors: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
+    """``merge_context=False`` for a logger whose calls pass every field themselves (the access
+    line): merging walks the whole context on each line."""
+    processors: list[Processor] = [structlog.contextvars.merge_contextvars] if merge_context else []
+    processors += [
         structlog.processors.add_log_level,
         _timestamper(),
         structlog.processors.format_exc_info,
@@ -147,7 +170,7 @@ def make_logger(
     if fmt == "console":
         processors.append(structlog.dev.ConsoleRenderer(colors=False))
     else:
-        processors.append(structlog.processors.JSONRenderer())
+        processors.append(_json_renderer())
     logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
         writer or LineWriter(stream),
         processors=processors,

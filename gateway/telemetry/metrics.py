@@ -5,10 +5,10 @@ Labels stay bounded: route templates (never raw paths), status classes, fixed ou
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 from prometheus_client.exposition import generate_latest
+
+from gateway.telemetry.tallies import Spread, Tally
 
 # From 1 ms to 2 min: a quota wait of a minute must land in a real bucket.
 LATENCY_BUCKETS = (
@@ -23,31 +23,32 @@ class Metrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.build_info = Info(f"{PREFIX}_build", "Gateway version and mode", registry=r)
-        self.requests = Counter(
+        # Touched by every request: plain numbers, turned into samples at scrape time.
+        self.requests = Tally(
             f"{PREFIX}_requests",
             "Requests answered, by route template, method, status class and cache outcome",
             ["route", "method", "status_class", "cache"],
-            registry=r,
+            r,
         )
-        self.request_duration = Histogram(
+        self.request_duration = Spread(
             f"{PREFIX}_request_duration_seconds",
             "Whole-request latency as the caller sees it",
             ["method"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
+            r,
         )
-        self.upstream_duration = Histogram(
+        self.upstream_duration = Spread(
             f"{PREFIX}_upstream_duration_seconds",
             "Time from sending upstream to its response headers",
             ["upstream"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
+            r,
         )
-        self.upstream_responses = Counter(
+        self.upstream_responses = Tally(
             f"{PREFIX}_upstream_responses",
             "Upstream responses by status class",
             ["upstream", "status_class"],
-            registry=r,
+            r,
         )
         self.upstream_errors = Counter(
             f"{PREFIX}_upstream_errors",
@@ -99,11 +100,11 @@ class Metrics:
             "Accounts blocked after an upstream 429",
             registry=r,
         )
-        self.cache_requests = Counter(
+        self.cache_requests = Tally(
             f"{PREFIX}_cache_requests",
             "Cache outcomes (hit, miss, stale, coalesced, bypass, revalidated)",
             ["outcome"],
-            registry=r,
+            r,
         )
         self.cache_entries = Gauge(
             f"{PREFIX}_cache_entries", "Entries held by a cache tier", ["tier"], registry=r
@@ -127,30 +128,24 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge(f"{PREFIX}_in_flight_requests", "Requests being handled", registry=r)
+        self.active = 0  # what in_flight reports: a plain number the handler moves
+        self.in_flight.set_function(lambda: self.active)
         self.redis_up.set(1)
         # CPU, memory and file descriptors of this process, for the infrastructure row.
         ProcessCollector(registry=r)
-        # Children of the per-request metrics, by label values: labels() validates and locks on
-        # every call, and the label sets are bounded (route templates, methods, outcomes).
-        self._request_children: dict[tuple[str, str, str, str], Any] = {}
-        self._duration_children: dict[str, Any] = {}
 
     def count_request(self, route: str, method: str, status: int, cache: str) -> None:
-        key = (route, method, status_class(status), cache)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._request_children[key] = self.requests.labels(*key)
-        child.inc()
+        self.requests.inc(route, method, status_class(status), cache)
 
     def observe_request(self, method: str, seconds: float) -> None:
-        child = self._duration_children.get(method)
-        if child is None:
-            child = self._duration_children[method] = self.request_duration.labels(method)
-        child.observe(seconds)
+        self.request_duration.observe(seconds, method)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
+_CLASSES = tuple(f"{n}xx" for n in range(10))
+
+
 def status_class(status: int) -> str:
-    return f"{status // 100}xx"
+    return _CLASSES[status // 100] if 0 <= status < 1000 else f"{status // 100}xx"

@@ -10,7 +10,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.core.headers import hop_by_hop
+from gateway.core.headers import named_by_connection
 from gateway.core.links import rewrite_links, rewrite_url
 from gateway.core.routes import Upstream
 from gateway.errors import upstream_timeout, upstream_unavailable
@@ -94,10 +94,12 @@ class UpstreamTransport:
             raise
 
     async def _reply(self, resp: aiohttp.ClientResponse, public: str) -> Reply:
-        drop = hop_by_hop(resp.headers.items()) | _DROP_FROM_UPSTREAM
-        headers: CIMultiDict[str] = CIMultiDict(
-            (k, v) for k, v in resp.headers.items() if k.lower() not in drop
-        )
+        given = resp.headers
+        drop = named_by_connection(tuple(given.getall("Connection", ())), _DROP_FROM_UPSTREAM)
+        headers: CIMultiDict[str] = CIMultiDict()
+        for k, v in given.items():
+            if k.lower() not in drop:
+                headers.add(k, v)
         if "Location" in headers:
             headers["Location"] = self._public(headers["Location"], public)
         reply = Reply(status=resp.status, reason=resp.reason or "", headers=headers)

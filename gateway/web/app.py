@@ -28,9 +28,9 @@ from gateway.telemetry.metrics import Metrics
 from gateway.transports.replay import Origins, Player, ReplayTransport
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, cache_admin, cassettes_admin, keys
-from gateway.web.proxy import id_generator, not_found, proxy_handler
+from gateway.web.proxy import ProxyHandler, id_generator, not_found
 from gateway.web.quota_setup import install_quota
-from gateway.web.server import handler_args, json_http_errors, limit_requests_per_connection
+from gateway.web.server import handler_args, limit_requests_per_connection
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -55,7 +55,6 @@ def create_app(
     app = web.Application(
         client_max_size=settings.max_body,
         handler_args=handler_args(settings),
-        middlewares=[json_http_errors],
     )
     limit_requests_per_connection(app, settings.keepalive_requests)
     if settings.credentials:
@@ -124,7 +123,6 @@ def create_app(
             )
         else:
             _use_cache(app, stages, cache, settings)
-    app[keys.PIPELINE] = build_pipeline(stages)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         for start in starts:
@@ -141,7 +139,18 @@ def create_app(
     cache_admin.add_routes(app)
     cassettes_admin.add_routes(app)
     app.router.add_route("*", "/_gateway/{tail:.*}", _gateway_not_found)
-    app.router.add_route("*", "/{tail:.*}", proxy_handler)
+    proxy = ProxyHandler(
+        settings=settings,
+        policy=policy,
+        clock=clock,
+        metrics=metrics,
+        log=make_logger(settings.log_format.value, writer=log_writer, merge_context=False),
+        pipeline=build_pipeline(stages),
+        request_ids=app[keys.REQUEST_IDS],
+        credentials=app.get(keys.CREDENTIALS),
+    )
+    app[keys.PROXY] = proxy
+    app.router.add_route("*", "/{tail:.*}", proxy.__call__)
     return app
 
 

@@ -9,11 +9,11 @@ from aiohttp import web
 
 from gateway.clock import Clock
 from gateway.core.credentials import Credentials
-from gateway.model import CallNext
 from gateway.pipeline.admission import Admission
 from gateway.policy.schema import Policy
 from gateway.settings import Settings
 from gateway.telemetry.metrics import Metrics
+from gateway.web.proxy import ProxyHandler
 
 ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -23,7 +23,7 @@ CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
 REQUEST_IDS: web.AppKey[Callable[[], str]] = web.AppKey("request_ids")
-PIPELINE: web.AppKey[CallNext] = web.AppKey("pipeline")
+PROXY = web.AppKey("proxy", ProxyHandler)  # the catch-all handler; holds the pipeline
 READY_CHECKS: web.AppKey[list[tuple[str, ReadyCheck]]] = web.AppKey("ready_checks")
 # Managed mode's caller keys and Harvest tokens; absent in pass-through mode.
 CREDENTIALS = web.AppKey("credentials", Credentials)

@@ -6,20 +6,23 @@ import asyncio
 import itertools
 import re
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
-from structlog.contextvars import bound_contextvars
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from gateway.core.credentials import Grant, authorize
-from gateway.core.headers import Caller, Reject, check_api_request, hop_by_hop
+from gateway.clock import Clock
+from gateway.core.credentials import Credentials, Grant, authorize
+from gateway.core.headers import Caller, Reject, check_api_request, named_by_connection
 from gateway.core.routes import Route, RouteError, Upstream, resolve
 from gateway.errors import GatewayError
-from gateway.model import Exchange, Reply
+from gateway.model import CallNext, Exchange, Reply
+from gateway.policy.schema import Policy
 from gateway.settings import AccessLog, Settings
-from gateway.web import keys
+from gateway.telemetry.logging import Logger
+from gateway.telemetry.metrics import Metrics
 from gateway.web.respond import error_response, json_response, send_reply
 
 # Never forwarded upstream: framing is aiohttp's job, X-Gateway-* talk to us, X-Forwarded-* are
@@ -68,15 +71,17 @@ async def read_body(request: web.Request, limit: int, within: float | None = Non
 
 
 def forward_headers(
-    request: web.Request, caller: Caller, source: Mapping[str, str] | None = None
+    request: web.Request,
+    caller: Caller,
+    source: CIMultiDictProxy[str] | CIMultiDict[str] | None = None,
 ) -> CIMultiDict[str]:
     given = request.headers if source is None else source
-    drop = hop_by_hop(given.items()) | _NOT_FORWARDED
-    out: CIMultiDict[str] = CIMultiDict(
-        (k, v)
-        for k, v in given.items()
-        if k.lower() not in drop and not k.lower().startswith("x-gateway-")
-    )
+    drop = named_by_connection(tuple(given.getall("Connection", ())), _NOT_FORWARDED)
+    out: CIMultiDict[str] = CIMultiDict()
+    for k, v in given.items():
+        name = k.lower()
+        if name not in drop and not name.startswith("x-gateway-"):
+            out.add(k, v)
     if caller.user_agent and "User-Agent" not in out:
         out["User-Agent"] = caller.user_agent
     if caller.strip_body:
@@ -102,31 +107,11 @@ def route_of(request: web.Request) -> Route:
         raise GatewayError(404, "not_found", f"{exc}.") from exc
 
 
-def rejected(app: web.Application, verdict: Reject) -> GatewayError:
-    app[keys.METRICS].rejections.labels(verdict.error).inc()
+def rejected(metrics: Metrics, verdict: Reject) -> GatewayError:
+    metrics.rejections.labels(verdict.error).inc()
     # Harvest's own 403 body is {"message": ...}; keep it beside ours for Harvest clients.
     detail = {"message": verdict.description} if verdict.status == 403 else {}
     return GatewayError(verdict.status, verdict.error, verdict.description, detail=detail)
-
-
-def managed_headers(
-    request: web.Request, route: Route
-) -> tuple[Grant | None, CIMultiDictProxy[str] | CIMultiDict[str]]:
-    """In managed mode, check the caller's gateway key and put the account's token in its place."""
-    creds = request.app.get(keys.CREDENTIALS)
-    if creds is None:
-        return None, request.headers
-    if route.upstream is not Upstream.API:
-        raise rejected(request.app, Reject(403, "forbidden", "Harvest ID (/id/) is not served "
-                       "in managed mode: the gateway holds the tokens."))  # fmt: skip
-    outcome = authorize(creds, method=request.method, headers=request.headers, query=request.query)
-    if isinstance(outcome, Reject):
-        raise rejected(request.app, outcome)
-    headers = CIMultiDict(request.headers)
-    headers.popall("X-Gateway-Key", None)
-    headers["Authorization"] = outcome.authorization
-    headers["Harvest-Account-Id"] = outcome.account_id
-    return outcome, headers
 
 
 _HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
@@ -146,97 +131,134 @@ def public_origin(request: web.Request, settings: Settings) -> str:
     return settings.public_origin
 
 
-async def build_exchange(request: web.Request, route: Route, request_id: str) -> Exchange:
-    app = request.app
-    settings, policy = app[keys.SETTINGS], app[keys.POLICY]
-    grant, given = managed_headers(request, route)
-    body = await read_body(request, settings.max_body, settings.client_timeout)
-    verdict = check_api_request(
-        method=request.method,
-        headers=given,
-        query=request.query,
-        body=body,
-        rules=policy.headers,
-        needs_account=route.upstream is Upstream.API,
-    )
-    if isinstance(verdict, Reject):
-        raise rejected(app, verdict)
-    if grant is not None:
-        verdict = replace(verdict, account_id=grant.account_id, principal=grant.principal)
+@dataclass(slots=True, kw_only=True)
+class ProxyHandler:
+    """The catch-all handler: aiohttp request → ``Exchange`` → pipeline → response.
 
-    def upstream_headers() -> CIMultiDict[str]:
-        headers = forward_headers(request, verdict, given)
-        for name, value in policy.headers.inject:
-            headers[name] = value
-        return headers
+    Holds everything a request needs, so the hot path never looks anything up on the app.
+    """
 
-    return Exchange(
-        method=request.method,
-        route=route,
-        raw_query=request.raw_path.partition("?")[2],
-        header_factory=upstream_headers,
-        body=b"" if verdict.strip_body else body,
-        account_id=verdict.account_id,
-        principal=verdict.principal,
-        request_id=request_id,
-        received=app[keys.CLOCK].monotonic(),
-        caller_headers=request.headers,
-        public_origin=public_origin(request, settings),
-    )
+    settings: Settings
+    policy: Policy
+    clock: Clock
+    metrics: Metrics
+    log: Logger  # access lines: every field explicit, so no context merge
+    pipeline: CallNext
+    request_ids: Callable[[], str]
+    credentials: Credentials | None = None
 
-
-async def proxy_handler(request: web.Request) -> web.StreamResponse:
-    request_id = request_id_of(request, request.app[keys.REQUEST_IDS])
-    # Every line logged while this request is handled, in any stage, carries its id.
-    with bound_contextvars(request_id=request_id):
-        return await _proxy(request, request_id)
-
-
-async def _proxy(request: web.Request, request_id: str) -> web.StreamResponse:
-    app = request.app
-    clock, metrics, log = app[keys.CLOCK], app[keys.METRICS], app[keys.LOGGER]
-    started = clock.monotonic()
-    exchange: Exchange | None = None
-    status, route = 500, "/{unrouted}"
-    reply: Reply | None = None
-    metrics.in_flight.inc()
-    try:
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        request_id = request_id_of(request, self.request_ids)
+        # Every line logged while this request is handled, in any stage, carries its id.
+        tokens = bind_contextvars(request_id=request_id)
         try:
-            resolved = route_of(request)
-            route = resolved.template
-            exchange = await build_exchange(request, resolved, request_id)
-            reply = await app[keys.PIPELINE](exchange)
-        except GatewayError as exc:
-            resp: web.StreamResponse = error_response(exc)
-            if exc.status in (502, 504):
-                metrics.upstream_errors.labels(exc.code).inc()
-        else:
-            decorate(reply, exchange, request_id)
-            resp = await send_reply(request, reply, app[keys.SETTINGS].client_timeout)
-        resp.headers["X-Request-Id"] = request_id
-        status = resp.status
-        return resp
-    finally:
-        metrics.in_flight.dec()
-        elapsed = clock.monotonic() - started
-        notes = exchange.notes if exchange else {}
-        cache = str(notes.get("cache", "none"))
-        metrics.count_request(route, request.method, status, cache)
-        metrics.observe_request(request.method, elapsed)
-        if wants_access_log(app[keys.SETTINGS].access_log, status, cache):
-            log.info(
-                "request",
-                request_id=request_id,
-                account_id=exchange.account_id if exchange else None,
-                method=request.method,
-                route=route,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-                queue_wait_ms=notes.get("queue_wait_ms", 0),
-                upstream_ms=notes.get("upstream_ms"),
-                upstream_attempts=notes.get("upstream_attempts"),
-                cache=cache,
-            )
+            return await self._proxy(request, request_id)
+        finally:
+            reset_contextvars(**tokens)
+
+    def managed_headers(
+        self, request: web.Request, route: Route
+    ) -> tuple[Grant | None, CIMultiDictProxy[str] | CIMultiDict[str]]:
+        """In managed mode, check the caller's gateway key and put the account's token in its
+        place."""
+        creds = self.credentials
+        if creds is None:
+            return None, request.headers
+        if route.upstream is not Upstream.API:
+            raise rejected(self.metrics, Reject(403, "forbidden", "Harvest ID (/id/) is not "
+                           "served in managed mode: the gateway holds the tokens."))  # fmt: skip
+        outcome = authorize(
+            creds, method=request.method, headers=request.headers, query=request.query
+        )
+        if isinstance(outcome, Reject):
+            raise rejected(self.metrics, outcome)
+        headers = CIMultiDict(request.headers)
+        headers.popall("X-Gateway-Key", None)
+        headers["Authorization"] = outcome.authorization
+        headers["Harvest-Account-Id"] = outcome.account_id
+        return outcome, headers
+
+    async def build_exchange(self, request: web.Request, route: Route, request_id: str) -> Exchange:
+        settings, policy = self.settings, self.policy
+        grant, given = self.managed_headers(request, route)
+        body = await read_body(request, settings.max_body, settings.client_timeout)
+        verdict = check_api_request(
+            method=request.method,
+            headers=given,
+            query=request.query,
+            body=body,
+            rules=policy.headers,
+            needs_account=route.upstream is Upstream.API,
+        )
+        if isinstance(verdict, Reject):
+            raise rejected(self.metrics, verdict)
+        if grant is not None:
+            verdict = replace(verdict, account_id=grant.account_id, principal=grant.principal)
+
+        def upstream_headers() -> CIMultiDict[str]:
+            headers = forward_headers(request, verdict, given)
+            for name, value in policy.headers.inject:
+                headers[name] = value
+            return headers
+
+        raw_path = request.raw_path
+        return Exchange(
+            method=request.method,
+            route=route,
+            raw_query=raw_path.partition("?")[2] if "?" in raw_path else "",
+            header_factory=upstream_headers,
+            body=b"" if verdict.strip_body else body,
+            account_id=verdict.account_id,
+            principal=verdict.principal,
+            request_id=request_id,
+            received=self.clock.monotonic(),
+            caller_headers=request.headers,
+            public_origin=public_origin(request, settings),
+        )
+
+    async def _proxy(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        clock, metrics = self.clock, self.metrics
+        started = clock.monotonic()
+        exchange: Exchange | None = None
+        status, route = 500, "/{unrouted}"
+        metrics.active += 1
+        try:
+            try:
+                resolved = route_of(request)
+                route = resolved.template
+                exchange = await self.build_exchange(request, resolved, request_id)
+                reply = await self.pipeline(exchange)
+            except GatewayError as exc:
+                resp: web.StreamResponse = error_response(exc)
+                resp.headers["X-Request-Id"] = request_id
+                if exc.status in (502, 504):
+                    metrics.upstream_errors.labels(exc.code).inc()
+            else:
+                decorate(reply, exchange, request_id)
+                resp = await send_reply(request, reply, self.settings.client_timeout)
+            status = resp.status
+            return resp
+        finally:
+            metrics.active -= 1
+            elapsed = clock.monotonic() - started
+            notes = exchange.notes if exchange else {}
+            cache = str(notes.get("cache", "none"))
+            metrics.count_request(route, request.method, status, cache)
+            metrics.observe_request(request.method, elapsed)
+            if wants_access_log(self.settings.access_log, status, cache):
+                self.log.info(
+                    "request",
+                    request_id=request_id,
+                    account_id=exchange.account_id if exchange else None,
+                    method=request.method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    queue_wait_ms=notes.get("queue_wait_ms", 0),
+                    upstream_ms=notes.get("upstream_ms"),
+                    upstream_attempts=notes.get("upstream_attempts"),
+                    cache=cache,
+                )
 
 
 def wants_access_log(policy: AccessLog, status: int, cache: str) -> bool:

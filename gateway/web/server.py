@@ -1,9 +1,9 @@
 """Serving the app: connection limits, and JSON answers for what aiohttp refuses itself.
 
-aiohttp answers malformed HTTP (and oversized header lines, and handler crashes) before any
-middleware runs, in plain text. ``GatewayRunner`` serves the app with a request handler whose
-``handle_error`` speaks the gateway's JSON error shape instead. Both ``serve`` and the test
-fixture use it, so what tests see is what production sends.
+aiohttp answers malformed HTTP (and oversized header lines, handler crashes, and the HTTP
+errors it raises itself) in plain text. ``GatewayRunner`` serves the app with a request handler
+whose ``handle_error`` and ``finish_response`` speak the gateway's JSON error shape instead.
+Both ``serve`` and the test fixture use it, so what tests see is what production sends.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -21,8 +21,6 @@ from aiohttp.web_request import BaseRequest
 
 from gateway.settings import Settings
 from gateway.web.respond import JSON_TYPE, json_response
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _PRINTABLE = frozenset(range(0x20, 0x7F))
 
@@ -90,6 +88,15 @@ class JsonErrorRequestHandler(RequestHandler):
         del plain
         return resp
 
+    async def finish_response(
+        self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        # An HTTPException raised anywhere (the router's, aiohttp's body limit) arrives here as
+        # the response: answer it as JSON. Cheaper than a middleware, which every request pays.
+        if isinstance(resp, web.HTTPException) and resp.status >= 400:
+            resp = http_error_json(resp)
+        return await super().finish_response(request, resp, start_time)
+
 
 class GatewayServer(web.Server):
     def __call__(self) -> RequestHandler:
@@ -112,25 +119,14 @@ class GatewayRunner(web.AppRunner):
         )
 
 
-@web.middleware
-async def json_http_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own HTTP errors (the router's 404 for a target it cannot route) as JSON."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = exc.reason.lower().replace(" ", "_") or "error"
-        body = {"error": code, "error_description": f"{exc.status} {exc.reason}."}
-        return json_response(
-            exc.status,
-            body,
-            {
-                k: v
-                for k, v in exc.headers.items()
-                if k.lower() not in ("content-type", "content-length")
-            },
-        )
+def http_error_json(exc: web.HTTPException) -> web.Response:
+    """aiohttp's own HTTP error (the router's 404, a body over the size limit) as JSON."""
+    code = exc.reason.lower().replace(" ", "_") or "error"
+    body = {"error": code, "error_description": f"{exc.status} {exc.reason}."}
+    kept = {
+        k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")
+    }
+    return json_response(exc.status, body, kept)
 
 
 def limit_requests_per_connection(app: web.Application, limit: int) -> None:

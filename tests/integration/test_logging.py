@@ -58,7 +58,8 @@ async def serve() -> AsyncIterator[Callable[..., Any]]:
     async def start(settings: Settings, wrap: Wrap) -> tuple[str, web.Application, StringIO]:
         stream = StringIO()
         app = create_app(settings, log_stream=stream)
-        app[keys.PIPELINE] = wrap(app[keys.PIPELINE], app[keys.LOGGER])
+        proxy = app[keys.PROXY]
+        proxy.pipeline = wrap(proxy.pipeline, app[keys.LOGGER])
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)

@@ -73,8 +73,8 @@ async def test_the_metric_set_is_exposed_with_bounded_labels(start_gateway: Gate
 async def test_latency_buckets_reach_a_minute(start_gateway: GatewayFactory) -> None:
     _, app = await start_gateway(Settings())
     metrics = app[keys.METRICS]
-    metrics.request_duration.labels("GET").observe(45.0)
-    metrics.upstream_duration.labels("api").observe(45.0)
+    metrics.request_duration.observe(45.0, "GET")
+    metrics.upstream_duration.observe(45.0, "api")
     metrics.quota_wait.labels("general").observe(45.0)
     for family in text_string_to_metric_families(metrics.render().decode()):
         if family.type != "histogram":
@@ -95,6 +95,6 @@ async def test_each_app_owns_its_registry(start_gateway: GatewayFactory) -> None
         session.get(url_a + "/v2/users/me", headers=HEADERS) as resp,
     ):
         assert resp.status == 502
-    a = app_a[keys.METRICS].requests.labels("/v2/users/me", "GET", "5xx", "none")._value.get()
-    b = app_b[keys.METRICS].requests.labels("/v2/users/me", "GET", "5xx", "none")._value.get()
+    a = app_a[keys.METRICS].requests.value("/v2/users/me", "GET", "5xx", "none")
+    b = app_b[keys.METRICS].requests.value("/v2/users/me", "GET", "5xx", "none")
     assert (a, b) == (1.0, 0.0)

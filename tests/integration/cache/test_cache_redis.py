@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 from gateway.settings import Settings
 from gateway.simulator.data import ACCOUNT_ID_1 as A1
 from gateway.simulator.data import ADMIN_TOKEN_1, MEMBER_TOKEN_1, headers_for
-from gateway.stores.cache import RedisStore
+from gateway.stores.cache import MemoryTier, RedisOptions, RedisStore
+from gateway.stores.envelope import Entry
 from gateway.web.cache_admin import CACHE
 from tests.integration.cache.conftest import get
 
@@ -127,3 +128,41 @@ async def test_redis_going_away_degrades_to_misses_not_errors(
         assert h["X-Cache"] == "MISS"
     async with http.get(base + "/readyz") as r:
         assert r.status == 503
+
+
+async def test_a_write_waits_for_every_replica_to_drop_its_copy_but_not_forever(shared_redis):
+    """Invalidation is confirmed by every subscriber; one that never confirms (a stray client on
+    the channel) costs the write ``ack_timeout``, nothing more."""
+
+    def store() -> RedisStore:
+        options = RedisOptions(url=shared_redis, ack_timeout=0.3)
+        return RedisStore(options, MemoryTier(max_entries=100, max_bytes=1 << 20))
+
+    a, b = store(), store()
+    for s in (a, b):
+        await s.start()
+    stray = aioredis.from_url(shared_redis).pubsub()
+    try:
+        for _ in range(200):
+            if a.bus_up() and b.bus_up():
+                break
+            await asyncio.sleep(0.01)
+        key = f"{A1}|p|GET|/v2/users/me|-"
+        now = 1_700_000_000.0
+        entry = Entry(status=200, reason="OK", headers=(), body=b"{}", stored_at=now, ttl=60.0,
+                      stale=0.0, etag=None)  # fmt: skip
+        assert await a.put(key, entry, gen=await a.generation(A1))
+        assert await b.get(key, now) is not None  # now in b's memory tier too
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await a.invalidate(A1, None)
+        assert loop.time() - started < 0.25  # both replicas confirmed: no timeout waited
+        assert await b.near.get(key, now) is None  # b dropped its copy before the write returned
+        await stray.subscribe(b.options.namespace + ":events")  # never confirms anything
+        started = loop.time()
+        await a.invalidate(A1, None)
+        assert 0.25 <= loop.time() - started < 1.0
+    finally:
+        await stray.aclose()
+        for s in (a, b):
+            await s.aclose()
