@@ -16,7 +16,7 @@ import structlog
 
 from gateway.clock import Clock
 from gateway.core.quota import parse_retry_after
-from gateway.core.retry import RetryRules, may_retry, retry_delay
+from gateway.core.retry import RETRYABLE_STATUSES, RetryRules, may_retry, retry_delay
 from gateway.errors import GatewayError
 from gateway.model import CallNext, Exchange, Reply, Stage
 from gateway.telemetry.metrics import Metrics
@@ -31,6 +31,8 @@ class Attempt:
     clock: Clock
 
     def delay_after(self, exchange: Exchange, reply: Reply) -> float | None:
+        if reply.status not in RETRYABLE_STATUSES:
+            return None  # the common case: no header to parse
         retry_after = parse_retry_after(reply.headers.get("Retry-After"), self.clock.wall())
         return retry_delay(
             self.rules,

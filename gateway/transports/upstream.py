@@ -96,10 +96,9 @@ class UpstreamTransport:
     async def _reply(self, resp: aiohttp.ClientResponse, public: str) -> Reply:
         given = resp.headers
         drop = named_by_connection(tuple(given.getall("Connection", ())), _DROP_FROM_UPSTREAM)
-        headers: CIMultiDict[str] = CIMultiDict()
-        for k, v in given.items():
-            if k.lower() not in drop:
-                headers.add(k, v)
+        headers: CIMultiDict[str] = CIMultiDict(
+            [(k, v) for k, v in given.items() if k.lower() not in drop]
+        )
         if "Location" in headers:
             headers["Location"] = self._public(headers["Location"], public)
         reply = Reply(status=resp.status, reason=resp.reason or "", headers=headers)

@@ -77,11 +77,9 @@ def forward_headers(
 ) -> CIMultiDict[str]:
     given = request.headers if source is None else source
     drop = named_by_connection(tuple(given.getall("Connection", ())), _NOT_FORWARDED)
-    out: CIMultiDict[str] = CIMultiDict()
-    for k, v in given.items():
-        name = k.lower()
-        if name not in drop and not name.startswith("x-gateway-"):
-            out.add(k, v)
+    out: CIMultiDict[str] = CIMultiDict(
+        [(k, v) for k, v in given.items() if _forwarded(k.lower(), drop)]
+    )
     if caller.user_agent and "User-Agent" not in out:
         out["User-Agent"] = caller.user_agent
     if caller.strip_body:
@@ -91,6 +89,10 @@ def forward_headers(
     out["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
     out["X-Forwarded-Proto"] = request.scheme
     return out
+
+
+def _forwarded(name: str, drop: frozenset[str]) -> bool:
+    return name not in drop and not name.startswith("x-gateway-")
 
 
 def route_of(request: web.Request) -> Route:
