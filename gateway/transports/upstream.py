@@ -52,11 +52,12 @@ class UpstreamTransport:
             sock_connect=self.config.connect_timeout,
             sock_read=self.config.read_timeout,
         )
+        # No skip_auto_headers: a caller's User-Agent is always there (the policy requires or
+        # injects one), and aiohttp's default Accept-Encoding is wanted (see proxy.py).
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
             auto_decompress=True,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 

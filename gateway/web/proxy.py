@@ -26,8 +26,9 @@ from gateway.telemetry.metrics import Metrics
 from gateway.web.respond import error_response, json_response, send_reply
 
 # Never forwarded upstream: framing is aiohttp's job, X-Gateway-* talk to us, X-Forwarded-* are
-# rebuilt, cookies are not Harvest API's business. Accept-Encoding is forwarded: the session
-# decodes whatever comes back, so callers always get identity bodies.
+# rebuilt, cookies are not Harvest API's business. Accept-Encoding is forwarded, and where a
+# caller sent none the session asks for gzip itself (Harvest's JSON lists shrink about tenfold on
+# the long hop); it decodes whatever comes back, so callers always get identity bodies.
 _NOT_FORWARDED = frozenset(
     {"host", "content-length", "cookie", "x-forwarded-for",
      "x-forwarded-proto", "x-forwarded-host", "forwarded"}

@@ -128,6 +128,15 @@ async def test_gzip_upstream_is_decoded_consistently(gw, echo):
     assert len(json.loads(raw)["users"]) == 200
 
 
+async def test_no_accept_encoding_compresses_the_hop_and_sends_identity(gw, echo):
+    async with gw.get("/v2/gzip", headers=H, skip_auto_headers=("Accept-Encoding",)) as resp:
+        assert resp.status == 200
+        assert "Content-Encoding" not in resp.headers
+        raw = await resp.read()
+    assert "gzip" in seen_headers(echo.seen[-1])["accept-encoding"]
+    assert len(json.loads(raw)["users"]) == 200
+
+
 async def test_large_responses_are_streamed_not_buffered(gw, echo):
     async with gw.get("/v2/stream", headers=H) as resp:
         assert resp.status == 200
