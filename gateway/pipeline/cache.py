@@ -49,6 +49,7 @@ from gateway.stores.cache import (
     TierStats,
 )
 from gateway.stores.envelope import Entry
+from gateway.tasks import cancel_all, reraise_if_cancelling
 from gateway.telemetry.logging import Logger
 from gateway.telemetry.metrics import Metrics
 
@@ -150,20 +151,18 @@ class ResponseCache:
         self._gauges_task = asyncio.create_task(self._gauges(), name="cache-gauges")
 
     async def aclose(self) -> None:
-        tasks = [*self._inflight.values(), *self._refreshing.values()]
+        tasks: list[asyncio.Task[Any]] = [*self._inflight.values(), *self._refreshing.values()]
         if self._gauges_task is not None:
             tasks.append(self._gauges_task)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await cancel_all(tasks)
         await self.store.aclose()
 
     async def _gauges(self) -> None:
         while True:
-            with contextlib.suppress(Exception):
+            try:
                 await self.publish_stats()
+            except Exception:  # a failing store skips one update
+                reraise_if_cancelling()
             await self.clock.sleep(5.0)
 
     async def publish_stats(self) -> dict[str, TierStats]:

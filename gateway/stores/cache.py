@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from gateway.core.cache_rules import key_matches
 from gateway.stores.envelope import Entry, EnvelopeSerializer
+from gateway.tasks import cancel_all, reraise_if_cancelling
 from gateway.telemetry.logging import Logger
 
 Prefixes = tuple[str, ...] | None  # None: every path
@@ -327,6 +328,7 @@ class RedisStore:
             async with asyncio.timeout(self.options.timeout):
                 result = await op
         except _ERRORS as exc:
+            reraise_if_cancelling()
             self._on_health(False)
             self.log.warning("cache_redis_error", op=what, error=type(exc).__name__)
             return default
@@ -340,9 +342,7 @@ class RedisStore:
 
     async def aclose(self) -> None:
         if self._bus_task is not None:
-            self._bus_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._bus_task
+            await cancel_all([self._bus_task])
             self._bus_task = None
         await self.near.clear()
         await self.client.aclose()  # aiocache's close() calls the deprecated Redis.close()
@@ -506,6 +506,7 @@ class RedisStore:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure: drop the near tier, retry with backoff
+                reraise_if_cancelling()
                 self.log.warning("cache_bus_down", error=type(exc).__name__)
             finally:
                 self._bus_up.clear()

@@ -20,6 +20,7 @@ from gateway.clock import Clock
 from gateway.core.quota import Limit
 from gateway.stores.quota import AccountStatus, InProcessQuotaStore, Reservation
 from gateway.stores.quota_redis import RedisQuotaStore
+from gateway.tasks import cancel_all, reraise_if_cancelling
 from gateway.telemetry.metrics import Metrics
 
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
@@ -61,9 +62,7 @@ class FailoverQuotaStore:
 
     async def aclose(self) -> None:
         if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+            await cancel_all([self._probe])
         with contextlib.suppress(*REDIS_DOWN):
             await self.primary.aclose()
 
@@ -92,6 +91,7 @@ class FailoverQuotaStore:
                 else:  # notice a dead Redis even while idle, so /readyz tells the truth
                     await self.primary.client.ping()
             except REDIS_DOWN as exc:
+                reraise_if_cancelling()
                 self._degrade(exc)
 
     async def _recover(self) -> None:
@@ -132,6 +132,7 @@ class FailoverQuotaStore:
             try:
                 res = await self.primary.reserve(account, limits, member, max_wait)
             except REDIS_DOWN as exc:
+                reraise_if_cancelling()
                 self._degrade(exc)
             else:
                 if res.admitted:
@@ -146,6 +147,7 @@ class FailoverQuotaStore:
             try:
                 verdict = await self.primary.claim(account, limits, member)
             except REDIS_DOWN as exc:
+                reraise_if_cancelling()
                 self._degrade(exc)
             else:
                 if verdict is None:
@@ -161,6 +163,7 @@ class FailoverQuotaStore:
             try:
                 await self.primary.settle(account, limits, member)
             except REDIS_DOWN as exc:
+                reraise_if_cancelling()
                 self._degrade(exc)
 
     async def release(self, account: str, limits: Sequence[Limit], member: str) -> None:
@@ -169,6 +172,7 @@ class FailoverQuotaStore:
             try:
                 await self.primary.release(account, limits, member)
             except REDIS_DOWN as exc:
+                reraise_if_cancelling()
                 self._degrade(exc)
 
     async def block(
@@ -179,6 +183,7 @@ class FailoverQuotaStore:
             try:
                 seconds = await self.primary.block(account, limits, retry_after, penalty)
             except REDIS_DOWN as exc:
+                reraise_if_cancelling()
                 self._degrade(exc)
             else:
                 self.local.set_block(account, self.clock.monotonic() + seconds)
@@ -189,5 +194,6 @@ class FailoverQuotaStore:
             try:
                 return await self.primary.status(account, limits)
             except REDIS_DOWN as exc:
+                reraise_if_cancelling()
                 self._degrade(exc)
         return await self.local.status(account, self._scaled(limits))

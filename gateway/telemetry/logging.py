@@ -69,20 +69,25 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     return value
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.lru_cache(maxsize=1024)  # keyed by a line's field names: a call site logs the same
+def _secret_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(key for key in keys if _secret_key(key))
+
+
 def redact_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Blank secret-named fields and scrub bearer tokens / token values from everything else.
 
-    Runs on every log line, so the common case (flat, clean strings and numbers) costs a dict
-    walk and one substring probe over all the line's strings together.
+    Runs on every log line, so the common case (flat, clean strings and numbers) costs a
+    cached look at the field names and one substring probe over all the line's strings.
     """
-    strings = []
-    for key, value in event_dict.items():
-        if _secret_key(key):
-            event_dict[key] = REDACTED
-        elif type(value) is str:
-            strings.append(value)
-        elif value is not None and not isinstance(value, int | float):
-            event_dict[key] = _scrub(value)
+    for key in _secret_keys(tuple(event_dict)):
+        event_dict[key] = REDACTED
+    for key in [k for k, v in event_dict.items() if type(v) not in _PLAIN]:
+        event_dict[key] = _scrub(event_dict[key])  # containers, bytes, str subclasses
+    strings = [v for v in event_dict.values() if type(v) is str]
     if strings and _may_hold_secret("\n".join(strings)):  # one probe for the whole line
         for key, value in event_dict.items():
             if type(value) is str:
@@ -147,12 +152,25 @@ def _timestamper() -> Processor:
 
 
 def _json_renderer() -> Processor:
-    """structlog's JSONRenderer, minus a new ``JSONEncoder`` per line (``json.dumps`` builds one
-    whenever ``default`` is given)."""
-    encode = json.JSONEncoder(default=_fallback).encode
+    """structlog's JSONRenderer without its per-line set-up.
+
+    ``json.dumps`` with ``default`` builds a ``JSONEncoder`` per call, and ``encode`` builds the
+    C encoder per call; this builds the C encoder once (same output as ``json.dumps``).
+    """
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # a Python without the _json accelerator
+        slow = json.JSONEncoder(default=_fallback).encode
+
+        def render_slow(_: WrappedLogger, __: str, event_dict: EventDict) -> str:
+            return slow(event_dict)
+
+        return render_slow
+    # markers=None: no circular check (a log line is a flat dict of plain values).
+    chunks = c_make_encoder(None, _fallback, json.encoder.encode_basestring_ascii, None,
+                            ": ", ", ", False, False, True)  # fmt: skip
 
     def render(_: WrappedLogger, __: str, event_dict: EventDict) -> str:
-        return encode(event_dict)
+        return "".join(chunks(event_dict, 0))
 
     return render
 
@@ -162,28 +180,48 @@ def _fallback(value: Any) -> Any:
     return structlog_repr() if structlog_repr is not None else repr(value)
 
 
-def make_logger(
-    fmt: str = "json",
-    stream: TextIO | None = None,
-    writer: LineWriter | None = None,
-    *,
-    merge_context: bool = True,
-) -> structlog.typing.FilteringBoundLogger:
-    """``merge_context=False`` for the access line, whose calls pass every field themselves
-    (merging walks the whole context on each line) and never an exception."""
-    processors: list[Processor] = [structlog.contextvars.merge_contextvars] if merge_context else []
+def _processors(fmt: str, *, access: bool = False) -> list[Processor]:
+    # The access line passes every field itself (merging walks the whole context on each line)
+    # and never carries an exception.
+    processors: list[Processor] = [] if access else [structlog.contextvars.merge_contextvars]
     processors += [structlog.processors.add_log_level, _timestamper()]
-    if merge_context:  # the access line never carries an exception
+    if not access:
         processors.append(structlog.processors.format_exc_info)
     processors.append(redact_processor)
     if fmt == "console":
         processors.append(structlog.dev.ConsoleRenderer(colors=False))
     else:
         processors.append(_json_renderer())
+    return processors
+
+
+def make_logger(
+    fmt: str = "json", stream: TextIO | None = None, writer: LineWriter | None = None
+) -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
         writer or LineWriter(stream),
-        processors=processors,
+        processors=_processors(fmt),
         wrapper_class=structlog.make_filtering_bound_logger(20),
         cache_logger_on_first_use=True,
     )
     return logger
+
+
+class AccessLogger:
+    """The one line per request: the same structlog processors as every other line (level,
+    timestamp, redaction, renderer), called directly.
+
+    A bound logger in between copies its context and the keyword arguments and walks its
+    wrappers on every call; for the line written once per request that was most of its cost.
+    """
+
+    def __init__(self, fmt: str, writer: LineWriter) -> None:
+        self._processors = _processors(fmt, access=True)
+        self._writer = writer
+
+    def __call__(self, fields: EventDict) -> None:
+        """Write ``fields`` (which include ``event``) as an info line."""
+        line: Any = fields
+        for processor in self._processors:
+            line = processor(None, "info", line)
+        self._writer.msg(line)

@@ -23,7 +23,7 @@ from gateway.policy.load import load_policy, parse_quota_override, with_quota_ov
 from gateway.policy.schema import Policy
 from gateway.settings import Mode, Settings, process_environ
 from gateway.stores.cassettes import CassetteLibrary
-from gateway.telemetry.logging import LineWriter, make_logger
+from gateway.telemetry.logging import AccessLogger, LineWriter, make_logger
 from gateway.telemetry.metrics import Metrics
 from gateway.transports.replay import Origins, Player, ReplayTransport
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
@@ -144,7 +144,7 @@ def create_app(
         policy=policy,
         clock=clock,
         metrics=metrics,
-        log=make_logger(settings.log_format.value, writer=log_writer, merge_context=False),
+        access=AccessLogger(settings.log_format.value, log_writer),
         pipeline=build_pipeline(stages),
         request_ids=app[keys.REQUEST_IDS],
         credentials=app.get(keys.CREDENTIALS),

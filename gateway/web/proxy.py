@@ -21,7 +21,7 @@ from gateway.errors import GatewayError
 from gateway.model import CallNext, Exchange, Reply
 from gateway.policy.schema import Policy
 from gateway.settings import AccessLog, Settings
-from gateway.telemetry.logging import Logger
+from gateway.telemetry.logging import AccessLogger
 from gateway.telemetry.metrics import Metrics
 from gateway.web.respond import error_response, json_response, send_reply
 
@@ -145,7 +145,7 @@ class ProxyHandler:
     policy: Policy
     clock: Clock
     metrics: Metrics
-    log: Logger  # access lines: every field explicit, so no context merge
+    access: AccessLogger  # one line per request
     pipeline: CallNext
     request_ids: Callable[[], str]
     credentials: Credentials | None = None
@@ -249,18 +249,20 @@ class ProxyHandler:
             metrics.count_request(route, request.method, status, cache)
             metrics.observe_request(request.method, elapsed)
             if wants_access_log(self.settings.access_log, status, cache):
-                self.log.info(
-                    "request",
-                    request_id=request_id,
-                    account_id=exchange.account_id if exchange else None,
-                    method=request.method,
-                    route=route,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                    queue_wait_ms=notes.get("queue_wait_ms", 0),
-                    upstream_ms=notes.get("upstream_ms"),
-                    upstream_attempts=notes.get("upstream_attempts"),
-                    cache=cache,
+                self.access(
+                    {
+                        "request_id": request_id,
+                        "account_id": exchange.account_id if exchange else None,
+                        "method": request.method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "queue_wait_ms": notes.get("queue_wait_ms", 0),
+                        "upstream_ms": notes.get("upstream_ms"),
+                        "upstream_attempts": notes.get("upstream_attempts"),
+                        "cache": cache,
+                        "event": "request",
+                    }
                 )
 
 
