@@ -11,6 +11,7 @@ import sys
 BENCHMARKS = [
     ["bench.passthrough"],
     ["bench.cache_hit"],
+    ["bench.instructions"],
     ["bench.cassette_replay"],
     ["bench.quota_drain"],
     ["bench.quota_reserve"],
