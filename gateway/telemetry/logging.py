@@ -27,8 +27,7 @@ _QUERY_SECRET = re.compile(r"(?i)((?:access_token|refresh_token|client_secret)=)
 _JSON_SECRET = re.compile(
     r"(?i)(\"(?:access_token|refresh_token|client_secret|password)\"\s*:\s*\")(?:[^\"\\]|\\.)*"
 )
-# One cheap probe decides whether a string needs the substitutions at all (most do not).
-_HINTS = ("bearer", "token", "secret", "password")
+# One cheap probe (_may_hold_secret) decides whether a string needs the substitutions at all.
 REDACTED = "[REDACTED]"
 Logger = structlog.typing.FilteringBoundLogger
 
@@ -37,7 +36,7 @@ def _may_hold_secret(text: str) -> bool:
     # casefold and substring tests: ten times faster than one case-insensitive regex search,
     # and they fold the same characters (a long s is an s) as the substitutions' (?i) does.
     folded = text.casefold()
-    return any(hint in folded for hint in _HINTS)
+    return "bearer" in folded or "token" in folded or "secret" in folded or "password" in folded
 
 
 def redact_value(value: str) -> str:
@@ -85,8 +84,9 @@ def redact_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventD
     """
     for key in _secret_keys(tuple(event_dict)):
         event_dict[key] = REDACTED
-    for key in [k for k, v in event_dict.items() if type(v) not in _PLAIN]:
-        event_dict[key] = _scrub(event_dict[key])  # containers, bytes, str subclasses
+    if not _PLAIN.issuperset(map(type, event_dict.values())):  # in C: no bytecode per field
+        for key in [k for k, v in event_dict.items() if type(v) not in _PLAIN]:
+            event_dict[key] = _scrub(event_dict[key])  # containers, bytes, str subclasses
     strings = [v for v in event_dict.values() if type(v) is str]
     if strings and _may_hold_secret("\n".join(strings)):  # one probe for the whole line
         for key, value in event_dict.items():
