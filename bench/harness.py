@@ -39,19 +39,26 @@ class WrkResult:
 
 
 @contextlib.contextmanager
-def process(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
-    """Run ``args`` (which must listen on ``port``) for the duration of the block."""
+def process(
+    args: Sequence[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    *,
+    startup: float = 20.0,
+    stop: float = 10.0,
+) -> Iterator[int]:
+    """Run ``args`` (which must listen on ``port``) for the block; yields the pid."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     proc = subprocess.Popen(
-        list(args), cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        list(args), cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        wait_port(port, 20)
-        yield port
+        wait_port(port, startup)
+        yield proc.pid
     finally:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(stop)
         except subprocess.TimeoutExpired:
             proc.kill()
 

@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
 
 from bench.harness import ROOT, append_results, free_port, process, python
 from gateway.simulator.data import ACCOUNT_ID_1, ADMIN_TOKEN_1
-from tests.support import wait_port
 
 PATH = "/v2/users/me"
 HEADERS = {
@@ -62,29 +59,13 @@ def _counted(dump: Path) -> int:
     raise SystemExit(f"no totals in {dump}")
 
 
-@contextlib.contextmanager
-def callgrind(args: Sequence[str], port: int, out: Path) -> Iterator[int]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_port(port, 180)  # Python starts some fifty times slower under callgrind
-        yield proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def per_request(args: Sequence[str], port: int, requests: int, work: Path) -> int:
     """Instructions per request of the server ``args`` (listening on ``port``)."""
     out = work / f"callgrind.{port}"
     url = f"http://127.0.0.1:{port}{PATH}"
-    with callgrind(args, port, out) as pid:
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args]
+    # Python starts some fifty times slower under callgrind.
+    with process(cmd, port, startup=180, stop=60) as pid:
         asyncio.run(drive(url, 200))  # warm-up: connections, caches, first-use paths
         subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
         asyncio.run(drive(url, requests))

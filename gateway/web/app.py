@@ -66,7 +66,6 @@ def create_app(
     app[keys.METRICS] = metrics
     app[keys.LOGGER] = make_logger(settings.log_format.value, writer=log_writer)
     app[keys.READY_CHECKS] = []
-    app[keys.REQUEST_IDS] = id_generator()
     metrics.build_info.info({"version": __version__, "mode": settings.mode.value})
 
     library = CassetteLibrary(
@@ -146,7 +145,7 @@ def create_app(
         metrics=metrics,
         access=AccessLogger(settings.log_format.value, log_writer),
         pipeline=build_pipeline(stages),
-        request_ids=app[keys.REQUEST_IDS],
+        request_ids=id_generator(),
         credentials=app.get(keys.CREDENTIALS),
     )
     app[keys.PROXY] = proxy

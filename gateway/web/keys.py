@@ -22,7 +22,6 @@ POLICY = web.AppKey("policy", Policy)
 CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
-REQUEST_IDS: web.AppKey[Callable[[], str]] = web.AppKey("request_ids")
 PROXY = web.AppKey("proxy", ProxyHandler)  # the catch-all handler; holds the pipeline
 READY_CHECKS: web.AppKey[list[tuple[str, ReadyCheck]]] = web.AppKey("ready_checks")
 # Managed mode's caller keys and Harvest tokens; absent in pass-through mode.
