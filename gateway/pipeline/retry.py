@@ -56,12 +56,14 @@ def retry_stage(
     metrics: Metrics,
     log: structlog.typing.FilteringBoundLogger,
 ) -> Stage:
+    attempts = [Attempt(rules, number, clock) for number in range(rules.retries + 1)]
+
     async def stage(exchange: Exchange, call_next: CallNext) -> Reply:
         if rules.retries <= 0 or not may_retry(exchange.method):
             return await call_next(exchange)  # a write is sent once, whatever happens
         number = 0
         while True:
-            attempt = Attempt(rules, number, clock)
+            attempt = attempts[number]  # immutable: built once, not per request
             exchange.notes[NOTE] = attempt
             exchange.notes["upstream_attempts"] = number + 1
             try:
