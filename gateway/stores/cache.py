@@ -415,6 +415,8 @@ class RedisStore:
             receivers = await self._guard(
                 "publish", self.client.publish(self._channel, json.dumps(message)), 0
             )
+            if not self._bus_up.is_set():
+                return  # our own subscription is down: no confirmation could reach us
             acks.needed = int(receivers)
             acks.check()
             try:

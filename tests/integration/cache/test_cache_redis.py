@@ -162,6 +162,12 @@ async def test_a_write_waits_for_every_replica_to_drop_its_copy_but_not_forever(
         started = loop.time()
         await a.invalidate(A1, None)
         assert 0.25 <= loop.time() - started < 1.0
+        # A replica whose own subscription is down cannot hear confirmations: it does not wait.
+        c = store()  # never started: no subscription
+        started = loop.time()
+        await c.invalidate(A1, None)
+        assert loop.time() - started < 0.25
+        await c.aclose()
     finally:
         await stray.aclose()
         for s in (a, b):
