@@ -16,16 +16,18 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from bench.harness import WrkResult, append_results, free_port, median_of, process, python, wrk
-from gateway.simulator.data import ACCOUNT_ID_1, ADMIN_TOKEN_1
+from bench.harness import (
+    HEADERS,
+    PATH,
+    WrkResult,
+    append_results,
+    free_port,
+    median_of,
+    process,
+    python,
+    wrk,
+)
 from tests.support import redis_server
-
-PATH = "/v2/users/me"
-HEADERS = {
-    "Authorization": f"Bearer {ADMIN_TOKEN_1}",
-    "Harvest-Account-Id": ACCOUNT_ID_1,
-    "User-Agent": "bench (bench@example.com)",
-}
 
 
 def fetch(url: str) -> tuple[bytes, str]:

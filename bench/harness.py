@@ -17,10 +17,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.simulator.data import ACCOUNT_ID_1, ADMIN_TOKEN_1
 from tests.support import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
+
+# What the HTTP benchmarks ask for: one admin's own user, cacheable and small.
+PATH = "/v2/users/me"
+HEADERS = {
+    "Authorization": f"Bearer {ADMIN_TOKEN_1}",
+    "Harvest-Account-Id": ACCOUNT_ID_1,
+    "User-Agent": "bench (bench@example.com)",
+}
 
 
 @dataclass(frozen=True)
@@ -116,4 +125,7 @@ def append_results(title: str, command: str, lines: list[str]) -> None:
         fh.write(text)
 
 
-__all__ = ["ROOT", "WrkResult", "append_results", "free_port", "median_of", "process", "wrk"]
+__all__ = [
+    "HEADERS", "PATH", "ROOT", "WrkResult",
+    "append_results", "free_port", "median_of", "process", "wrk",
+]  # fmt: skip

@@ -24,15 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.harness import ROOT, append_results, free_port, process, python
-from gateway.simulator.data import ACCOUNT_ID_1, ADMIN_TOKEN_1
-
-PATH = "/v2/users/me"
-HEADERS = {
-    "Authorization": f"Bearer {ADMIN_TOKEN_1}",
-    "Harvest-Account-Id": ACCOUNT_ID_1,
-    "User-Agent": "bench (bench@example.com)",
-}
+from bench.harness import HEADERS, PATH, ROOT, append_results, free_port, process, python
 
 
 async def drive(url: str, n: int, concurrency: int = 16) -> bytes:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 
 from bench.harness import (
+    HEADERS,
+    PATH,
     ROOT,
     WrkResult,
     append_results,
@@ -17,14 +19,6 @@ from bench.harness import (
     python,
     wrk,
 )
-
-TOKEN, ACCOUNT = "sim-admin-111111", "111111"
-HEADERS = {
-    "Authorization": f"Bearer {TOKEN}",
-    "Harvest-Account-Id": ACCOUNT,
-    "User-Agent": "bench (bench@example.com)",
-}
-PATH = "/v2/users/me"
 
 
 def main() -> None:

@@ -72,6 +72,9 @@ class FailoverQuotaStore:
         return True, "redis"
 
     def _degrade(self, exc: BaseException) -> None:
+        """Called from every ``except REDIS_DOWN``: a cancel redis-py reported as a connection
+        error is not Redis failing, so it goes on as the cancellation it is."""
+        reraise_if_cancelling()
         if not self.degraded:
             self.degraded = True
             self.since = self.clock.monotonic()
@@ -91,7 +94,6 @@ class FailoverQuotaStore:
                 else:  # notice a dead Redis even while idle, so /readyz tells the truth
                     await self.primary.client.ping()
             except REDIS_DOWN as exc:
-                reraise_if_cancelling()
                 self._degrade(exc)
 
     async def _recover(self) -> None:
@@ -132,7 +134,6 @@ class FailoverQuotaStore:
             try:
                 res = await self.primary.reserve(account, limits, member, max_wait)
             except REDIS_DOWN as exc:
-                reraise_if_cancelling()
                 self._degrade(exc)
             else:
                 if res.admitted:
@@ -147,7 +148,6 @@ class FailoverQuotaStore:
             try:
                 verdict = await self.primary.claim(account, limits, member)
             except REDIS_DOWN as exc:
-                reraise_if_cancelling()
                 self._degrade(exc)
             else:
                 if verdict is None:
@@ -163,7 +163,6 @@ class FailoverQuotaStore:
             try:
                 await self.primary.settle(account, limits, member)
             except REDIS_DOWN as exc:
-                reraise_if_cancelling()
                 self._degrade(exc)
 
     async def release(self, account: str, limits: Sequence[Limit], member: str) -> None:
@@ -172,7 +171,6 @@ class FailoverQuotaStore:
             try:
                 await self.primary.release(account, limits, member)
             except REDIS_DOWN as exc:
-                reraise_if_cancelling()
                 self._degrade(exc)
 
     async def block(
@@ -183,7 +181,6 @@ class FailoverQuotaStore:
             try:
                 seconds = await self.primary.block(account, limits, retry_after, penalty)
             except REDIS_DOWN as exc:
-                reraise_if_cancelling()
                 self._degrade(exc)
             else:
                 self.local.set_block(account, self.clock.monotonic() + seconds)
@@ -194,6 +191,5 @@ class FailoverQuotaStore:
             try:
                 return await self.primary.status(account, limits)
             except REDIS_DOWN as exc:
-                reraise_if_cancelling()
                 self._degrade(exc)
         return await self.local.status(account, self._scaled(limits))

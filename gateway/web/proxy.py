@@ -204,11 +204,10 @@ class ProxyHandler:
                 headers[name] = value
             return headers
 
-        raw_path = request.raw_path
         return Exchange(
             method=request.method,
             route=route,
-            raw_query=raw_path.partition("?")[2] if "?" in raw_path else "",
+            raw_query=request.raw_path.partition("?")[2],
             header_factory=upstream_headers,
             body=b"" if verdict.strip_body else body,
             account_id=verdict.account_id,
