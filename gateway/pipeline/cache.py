@@ -84,7 +84,7 @@ class Fetched:
     stream: Reply | None = None
 
 
-def _reply(entry: Entry, headers: tuple[tuple[str, str], ...] | None = None) -> Reply:
+def cached_reply(entry: Entry, headers: tuple[tuple[str, str], ...] | None = None) -> Reply:
     return Reply(
         status=entry.status,
         reason=entry.reason,
@@ -173,10 +173,55 @@ class ResponseCache:
         return stats
 
     def _note(self, exchange: Exchange, outcome: Outcome, age: float = 0.0) -> None:
-        exchange.notes["cache"] = outcome.value
-        exchange.notes["age"] = int(age)
+        self.note(exchange.notes, outcome, age)
+
+    def note(self, notes: dict[str, Any], outcome: Outcome, age: float = 0.0) -> None:
+        """Record how the cache answered: in the request's notes (headers, log) and metrics."""
+        notes["cache"] = outcome.value
+        notes["age"] = int(age)
         self.metrics.cache_requests.inc(self._outcome[outcome])
         self.counts[outcome.value] += 1
+
+    def rule(self, method: str, template: str) -> CacheRule | None:
+        which = (method, template)
+        if which not in self._rules:  # templates are a bounded set
+            self._rules[which] = rule_for(self.rules, method, template)
+        return self._rules[which]
+
+    def hit_key(self, exchange: Exchange) -> tuple[str, CacheRule] | None:
+        """The key and rule of a GET a stored copy may answer as it is; None when none may
+        (route not cached, no identity, a conditional request, or the caller asks otherwise)."""
+        if exchange.route.upstream is not Upstream.API:
+            return None
+        caller = exchange.caller_headers
+        rule = self.rule(exchange.method, exchange.route.template)
+        if rule is None or _conditional(caller):
+            return None
+        if directive(caller.get("Cache-Control"), caller.get("Pragma")) is not Directive.USE:
+            return None
+        parts = self._key_parts(exchange)
+        return None if parts is None else (parts.key, rule)
+
+    async def fresh_near(self, key: str, rule: CacheRule, notes: dict[str, Any]) -> Entry | None:
+        """A fresh copy this process holds in memory (noted as a hit), or None: never any I/O,
+        so a caller may try it first and fall back to the whole stage."""
+        now = self.clock.wall()
+        entry = await self.store.get_near(key, now)
+        if entry is None or now - entry.stored_at >= rule.ttl:
+            return None
+        self.note(notes, Outcome.HIT, now - entry.stored_at)
+        return entry
+
+    @staticmethod
+    def _key_parts(exchange: Exchange) -> KeyParts | None:
+        return key_parts(
+            account=exchange.account_id,
+            principal=exchange.principal,
+            method=exchange.method,
+            path=exchange.route.path,
+            raw_query=exchange.raw_query,
+            public_origin=exchange.public_origin,
+        )
 
     # -- the stage ---------------------------------------------------------------------------
 
@@ -185,20 +230,10 @@ class ResponseCache:
             return await call_next(exchange)
         if exchange.method in WRITE_METHODS:
             return await self._write(exchange, call_next)
-        which = (exchange.method, exchange.route.template)
-        if which not in self._rules:  # templates are a bounded set
-            self._rules[which] = rule_for(self.rules, *which)
-        rule = self._rules[which]
+        rule = self.rule(exchange.method, exchange.route.template)
         if rule is None:
             return await call_next(exchange)
-        parts = key_parts(
-            account=exchange.account_id,
-            principal=exchange.principal,
-            method=exchange.method,
-            path=exchange.route.path,
-            raw_query=exchange.raw_query,
-            public_origin=exchange.public_origin,
-        )
+        parts = self._key_parts(exchange)
         caller = exchange.caller_headers
         if parts is None or _conditional(caller):
             self._note(exchange, Outcome.BYPASS)
@@ -213,18 +248,18 @@ class ResponseCache:
             fetched = await self._fetch(job, entry, store=wish is Directive.REFRESH)
             if fetched.stream is not None:
                 return fetched.stream
-            return _reply(fetched.entry, fetched.leader_headers)
+            return cached_reply(fetched.entry, fetched.leader_headers)
         stale: Entry | None = None
         if entry is not None:
             age = now - entry.stored_at
             if age < rule.ttl:
                 self._note(exchange, Outcome.HIT, age)
-                return _reply(entry)
+                return cached_reply(entry)
             if age < rule.ttl + rule.stale:
                 stale = entry
                 if key in self._refreshing:  # a refresh is already queued: don't wait for it
                     self._note(exchange, Outcome.STALE, age)
-                    return _reply(entry)
+                    return cached_reply(entry)
         return await self._miss(Job(key, parts, exchange, call_next, rule), stale)
 
     async def _miss(
@@ -255,10 +290,10 @@ class ResponseCache:
             self.metrics.cache_requests.inc("revalidated")
         if leader and not fetched.from_peer:
             self._note(exchange, Outcome.MISS)
-            return _reply(fetched.entry, fetched.leader_headers)
+            return cached_reply(fetched.entry, fetched.leader_headers)
         age = max(0.0, self.clock.wall() - fetched.entry.stored_at)
         self._note(exchange, Outcome.COALESCED, age)
-        return _reply(fetched.entry)
+        return cached_reply(fetched.entry)
 
     def _start_fill(
         self,
@@ -304,7 +339,7 @@ class ResponseCache:
             self._start_fill(replace(job, exchange=background), stale,
                              table=self._refreshing)  # fmt: skip
         self._note(exchange, Outcome.STALE, self.clock.wall() - stale.stored_at)
-        return _reply(stale)
+        return cached_reply(stale)
 
     async def _fill(
         self,

@@ -52,6 +52,11 @@ class CacheStore(Protocol):
 
     async def get(self, key: str, now: float) -> Entry | None: ...
 
+    async def get_near(self, key: str, now: float) -> Entry | None:
+        """What ``get`` would answer from this process's memory, without any I/O; None when
+        only the shared tier could tell."""
+        ...
+
     async def put(self, key: str, entry: Entry, *, gen: int) -> bool: ...
 
     async def generation(self, account: str) -> int: ...
@@ -181,6 +186,9 @@ class MemoryStore:
         await self.tier.clear()
 
     async def get(self, key: str, now: float) -> Entry | None:
+        return await self.tier.get(key, now)
+
+    async def get_near(self, key: str, now: float) -> Entry | None:
         return await self.tier.get(key, now)
 
     async def put(self, key: str, entry: Entry, *, gen: int) -> bool:
@@ -348,6 +356,10 @@ class RedisStore:
         await self.client.aclose()  # aiocache's close() calls the deprecated Redis.close()
 
     # -- entries -----------------------------------------------------------------------------
+
+    async def get_near(self, key: str, now: float) -> Entry | None:
+        # Only while invalidations can reach this replica (see the class docstring).
+        return await self.near.get(key, now) if self._bus_up.is_set() else None
 
     async def get(self, key: str, now: float) -> Entry | None:
         bus_up = self._bus_up.is_set()

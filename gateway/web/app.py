@@ -147,6 +147,8 @@ def create_app(
         pipeline=build_pipeline(stages),
         request_ids=id_generator(),
         credentials=app.get(keys.CREDENTIALS),
+        # The hit path, where a cache stage is in the pipeline and has anything to cache.
+        cache=cache if stages.cache is cache and policy.cache.rules else None,
     )
     app[keys.PROXY] = proxy
     app.router.add_route("*", "/{tail:.*}", proxy.__call__)

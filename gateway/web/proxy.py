@@ -7,7 +7,8 @@ import itertools
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -19,10 +20,12 @@ from gateway.core.headers import Caller, Reject, check_api_request, named_by_con
 from gateway.core.routes import Route, RouteError, Upstream, resolve
 from gateway.errors import GatewayError
 from gateway.model import CallNext, Exchange, Reply
+from gateway.pipeline.cache import ResponseCache, cached_reply
 from gateway.policy.schema import Policy
 from gateway.settings import AccessLog, Settings
 from gateway.telemetry.logging import AccessLogger
 from gateway.telemetry.metrics import Metrics
+from gateway.web.hits import UNSEEN, Plan, PlanMemo, shape_of
 from gateway.web.respond import error_response, json_response, send_reply
 
 # Never forwarded upstream: framing is aiohttp's job, X-Gateway-* talk to us, X-Forwarded-* are
@@ -33,6 +36,7 @@ _NOT_FORWARDED = frozenset(
     {"host", "content-length", "cookie", "x-forwarded-for",
      "x-forwarded-proto", "x-forwarded-host", "forwarded"}
 )  # fmt: skip
+Notes = dict[str, Any]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -149,32 +153,76 @@ class ProxyHandler:
     pipeline: CallNext
     request_ids: Callable[[], str]
     credentials: Credentials | None = None
+    # Proxy mode with a cache: fresh hits are answered from memory before anything else.
+    cache: ResponseCache | None = None
+    plans: PlanMemo = field(default_factory=PlanMemo)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
+        started = self.clock.monotonic()
         request_id = request_id_of(request, self.request_ids)
+        cache = self.cache
+        if cache is not None and request.method == "GET":
+            hit = await self._fresh_hit(request, cache)
+            if hit is not None:
+                plan, reply, notes = hit
+                resp = await self._send(request, reply, notes, request_id)
+                self._account(request, started, resp.status, plan.template, plan.account_id,
+                              notes, request_id)  # fmt: skip
+                return resp
         # Every line logged while this request is handled, in any stage, carries its id.
         tokens = bind_contextvars(request_id=request_id)
         try:
-            return await self._proxy(request, request_id)
+            return await self._proxy(request, request_id, started)
         finally:
             reset_contextvars(**tokens)
 
+    async def _fresh_hit(
+        self, request: web.Request, cache: ResponseCache
+    ) -> tuple[Plan, Reply, Notes] | None:
+        """A fresh copy in memory for this request, found without building an ``Exchange``."""
+        if request.body_exists:
+            return None
+        shape = shape_of(request)
+        plan = self.plans.get(shape)
+        if plan is UNSEEN:
+            plan = await self._plan(request, cache)
+            self.plans.put(shape, plan)
+        if plan is None:
+            return None
+        notes: Notes = {}
+        entry = await cache.fresh_near(plan.key, plan.rule, notes)
+        return None if entry is None else (plan, cached_reply(entry), notes)
+
+    async def _plan(self, request: web.Request, cache: ResponseCache) -> Plan | None:
+        """The full path's own decisions for this request, with none of its side effects."""
+        try:
+            prepared = await self.prepare(request, route_of(request), "")
+        except GatewayError:
+            return None
+        if isinstance(prepared, Reject) or prepared.account_id is None:
+            return None
+        found = cache.hit_key(prepared)
+        if found is None:
+            return None
+        key, rule = found
+        return Plan(prepared.route.template, prepared.account_id, key, rule)
+
     def managed_headers(
         self, request: web.Request, route: Route
-    ) -> tuple[Grant | None, CIMultiDictProxy[str] | CIMultiDict[str]]:
+    ) -> tuple[Grant | None, CIMultiDictProxy[str] | CIMultiDict[str]] | Reject:
         """In managed mode, check the caller's gateway key and put the account's token in its
         place."""
         creds = self.credentials
         if creds is None:
             return None, request.headers
         if route.upstream is not Upstream.API:
-            raise rejected(self.metrics, Reject(403, "forbidden", "Harvest ID (/id/) is not "
-                           "served in managed mode: the gateway holds the tokens."))  # fmt: skip
+            return Reject(403, "forbidden", "Harvest ID (/id/) is not served in managed mode: "
+                          "the gateway holds the tokens.")  # fmt: skip
         outcome = authorize(
             creds, method=request.method, headers=request.headers, query=request.query
         )
         if isinstance(outcome, Reject):
-            raise rejected(self.metrics, outcome)
+            return outcome
         headers = CIMultiDict(request.headers)
         headers.popall("X-Gateway-Key", None)
         headers["Authorization"] = outcome.authorization
@@ -182,8 +230,20 @@ class ProxyHandler:
         return outcome, headers
 
     async def build_exchange(self, request: web.Request, route: Route, request_id: str) -> Exchange:
+        prepared = await self.prepare(request, route, request_id)
+        if isinstance(prepared, Reject):
+            raise rejected(self.metrics, prepared)
+        return prepared
+
+    async def prepare(
+        self, request: web.Request, route: Route, request_id: str
+    ) -> Exchange | Reject:
+        """The request validated as Harvest would, as an ``Exchange``, or why it is rejected."""
         settings, policy = self.settings, self.policy
-        grant, given = self.managed_headers(request, route)
+        managed = self.managed_headers(request, route)
+        if isinstance(managed, Reject):
+            return managed
+        grant, given = managed
         body = await read_body(request, settings.max_body, settings.client_timeout)
         verdict = check_api_request(
             method=request.method,
@@ -194,7 +254,7 @@ class ProxyHandler:
             needs_account=route.upstream is Upstream.API,
         )
         if isinstance(verdict, Reject):
-            raise rejected(self.metrics, verdict)
+            return verdict
         if grant is not None:
             verdict = replace(verdict, account_id=grant.account_id, principal=grant.principal)
 
@@ -218,9 +278,10 @@ class ProxyHandler:
             public_origin=public_origin(request, settings),
         )
 
-    async def _proxy(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        clock, metrics = self.clock, self.metrics
-        started = clock.monotonic()
+    async def _proxy(
+        self, request: web.Request, request_id: str, started: float
+    ) -> web.StreamResponse:
+        metrics = self.metrics
         exchange: Exchange | None = None
         status, route = 500, "/{unrouted}"
         metrics.active += 1
@@ -236,33 +297,55 @@ class ProxyHandler:
                 if exc.status in (502, 504):
                     metrics.upstream_errors.labels(exc.code).inc()
             else:
-                decorate(reply, exchange, request_id)
-                resp = await send_reply(request, reply, self.settings.client_timeout)
+                resp = await self._send(request, reply, exchange.notes, request_id)
             status = resp.status
             return resp
         finally:
             metrics.active -= 1
-            elapsed = clock.monotonic() - started
-            notes = exchange.notes if exchange else {}
-            cache = str(notes.get("cache", "none"))
-            metrics.count_request(route, request.method, status, cache)
-            metrics.observe_request(request.method, elapsed)
-            if wants_access_log(self.settings.access_log, status, cache):
-                self.access(
-                    {
-                        "request_id": request_id,
-                        "account_id": exchange.account_id if exchange else None,
-                        "method": request.method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "queue_wait_ms": notes.get("queue_wait_ms", 0),
-                        "upstream_ms": notes.get("upstream_ms"),
-                        "upstream_attempts": notes.get("upstream_attempts"),
-                        "cache": cache,
-                        "event": "request",
-                    }
-                )
+            if exchange is None:
+                self._account(request, started, status, route, None, {}, request_id)
+            else:
+                self._account(request, started, status, route, exchange.account_id,
+                              exchange.notes, request_id)  # fmt: skip
+
+    async def _send(
+        self, request: web.Request, reply: Reply, notes: Notes, request_id: str
+    ) -> web.StreamResponse:
+        decorate(reply, notes, request_id)
+        return await send_reply(request, reply, self.settings.client_timeout)
+
+    def _account(
+        self,
+        request: web.Request,
+        started: float,
+        status: int,
+        route: str,
+        account_id: str | None,
+        notes: Notes,
+        request_id: str,
+    ) -> None:
+        """Metrics and the access line of one finished request."""
+        metrics = self.metrics
+        elapsed = self.clock.monotonic() - started
+        cache = str(notes.get("cache", "none"))
+        metrics.count_request(route, request.method, status, cache)
+        metrics.observe_request(request.method, elapsed)
+        if wants_access_log(self.settings.access_log, status, cache):
+            self.access(
+                {
+                    "request_id": request_id,
+                    "account_id": account_id,
+                    "method": request.method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "queue_wait_ms": notes.get("queue_wait_ms", 0),
+                    "upstream_ms": notes.get("upstream_ms"),
+                    "upstream_attempts": notes.get("upstream_attempts"),
+                    "cache": cache,
+                    "event": "request",
+                }
+            )
 
 
 def wants_access_log(policy: AccessLog, status: int, cache: str) -> bool:
@@ -275,20 +358,20 @@ def wants_access_log(policy: AccessLog, status: int, cache: str) -> bool:
     return cache not in ("HIT", "STALE", "COALESCED")
 
 
-def decorate(reply: Reply, exchange: Exchange, request_id: str) -> None:
+def decorate(reply: Reply, notes: Notes, request_id: str) -> None:
     """The headers every proxied answer carries; a 429 never escapes (see admission)."""
     h = reply.headers
     upstream_id = h.get("X-Request-Id")
     if upstream_id and upstream_id != request_id:
         h["X-Upstream-Request-Id"] = upstream_id
     h["X-Request-Id"] = request_id
-    h["X-Gateway-Queue-Wait"] = str(exchange.notes.get("queue_wait_ms", 0))
-    if exchange.notes.get("upstream_attempts", 1) > 1:  # sent again after a transient failure
-        h["X-Gateway-Upstream-Attempts"] = str(exchange.notes["upstream_attempts"])
-    if "cache" in exchange.notes:
-        h["X-Cache"] = str(exchange.notes["cache"])
-        if "age" in exchange.notes:
-            h["Age"] = str(exchange.notes["age"])
+    h["X-Gateway-Queue-Wait"] = str(notes.get("queue_wait_ms", 0))
+    if notes.get("upstream_attempts", 1) > 1:  # sent again after a transient failure
+        h["X-Gateway-Upstream-Attempts"] = str(notes["upstream_attempts"])
+    if "cache" in notes:
+        h["X-Cache"] = str(notes["cache"])
+        if "age" in notes:
+            h["Age"] = str(notes["age"])
 
 
 def not_found(path: str) -> web.Response:

@@ -1,0 +1,70 @@
+"""Fresh cache hits answered before an ``Exchange`` is built: the gateway's hot path.
+
+Most of what a hit cost was work only a miss needs: the body read, the ``Exchange`` and its
+header factory, the pipeline. What decides whether a GET may be answered from memory (its
+route, whether the caller is valid and who it is, the cache key and rule) depends only on the
+request's target, scheme and headers. So the full path's own functions decide it once per
+distinct request shape, the answer is memoised on exactly those inputs, and a request whose
+shape is new, or whose copy is not fresh in memory, goes the whole way as before.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from aiohttp import web
+
+from gateway.policy.schema import CacheRule
+
+# A request id names one request, so it must not make every request's shape new.
+_REQUEST_ID: Final = b"x-request-id"
+
+Shape = tuple[str, str, tuple[tuple[bytes, bytes], ...]]
+
+
+class Unseen(enum.Enum):
+    UNSEEN = "unseen"
+
+
+UNSEEN: Final = Unseen.UNSEEN
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a request of one shape is answered from the cache."""
+
+    template: str  # route template, for metrics and the access line
+    account_id: str
+    key: str
+    rule: CacheRule
+
+
+def shape_of(request: web.Request) -> Shape:
+    """Everything a ``Plan`` is computed from: target (path and query), scheme (the public
+    origin of rewritten links) and the headers as received, less the request id."""
+    raw = request.raw_headers
+    if "X-Request-Id" in request.headers:
+        raw = tuple(pair for pair in raw if pair[0].lower() != _REQUEST_ID)
+    return request.raw_path, request.scheme, raw
+
+
+class PlanMemo:
+    """Plans by request shape (None: this shape is never a plain hit), at most ``size`` of
+    them; when full it starts over, so a flood of distinct shapes costs memory only once."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._plans: dict[Shape, Plan | None] = {}
+
+    def get(self, shape: Shape) -> Plan | Literal[Unseen.UNSEEN] | None:
+        return self._plans.get(shape, UNSEEN)
+
+    def put(self, shape: Shape, plan: Plan | None) -> None:
+        if len(self._plans) >= self.size:
+            self._plans.clear()
+        self._plans[shape] = plan
+
+    def __len__(self) -> int:
+        return len(self._plans)
