@@ -331,20 +331,17 @@ class ProxyHandler:
         metrics.count_request(route, request.method, status, cache)
         metrics.observe_request(request.method, elapsed)
         if wants_access_log(self.settings.access_log, status, cache):
-            self.access(
-                {
-                    "request_id": request_id,
-                    "account_id": account_id,
-                    "method": request.method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "queue_wait_ms": notes.get("queue_wait_ms", 0),
-                    "upstream_ms": notes.get("upstream_ms"),
-                    "upstream_attempts": notes.get("upstream_attempts"),
-                    "cache": cache,
-                    "event": "request",
-                }
+            self.access.request(
+                request_id=request_id,
+                account_id=account_id,
+                method=request.method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                queue_wait_ms=notes.get("queue_wait_ms", 0),
+                upstream_ms=notes.get("upstream_ms"),
+                upstream_attempts=notes.get("upstream_attempts"),
+                cache=cache,
             )
 
 
