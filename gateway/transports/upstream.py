@@ -47,11 +47,11 @@ class UpstreamTransport:
             limit_per_host=self.config.max_connections,
             keepalive_timeout=30.0,
         )
-        timeout = aiohttp.ClientTimeout(
-            total=self.config.total_timeout,
-            sock_connect=self.config.connect_timeout,
-            sock_read=self.config.read_timeout,
-        )
+        # Only the connect timeout is aiohttp's. Its read timeout arms a timer at the send and
+        # again at every chunk received, and its total timeout one more: in asyncio each costs
+        # about as much as the rest of a proxied request's own work. The read and total bounds
+        # are kept by ``handle`` instead, with one timer for a buffered answer.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout)
         # No skip_auto_headers: a caller's User-Agent is always there (the policy requires or
         # injects one), and aiohttp's default Accept-Encoding is wanted (see proxy.py).
         self._session = aiohttp.ClientSession(
@@ -71,30 +71,38 @@ class UpstreamTransport:
         return URL(base + exchange.target, encoded=True)
 
     async def handle(self, exchange: Exchange) -> Reply:
-        if self._session is None:
+        """Send ``exchange`` and answer its reply: within the read timeout (capped by the total)
+        when the body is buffered; a streamed body then gets the read timeout between chunks and
+        the rest of the total for all of them."""
+        session, config = self._session, self.config
+        if session is None:
             raise upstream_unavailable("the gateway is not started or is shutting down")
         url = self.url_for(exchange)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.total_timeout
         try:
-            resp = await self._session.request(
-                exchange.method,
-                url,
-                headers=exchange.headers,
-                data=exchange.body or None,
-                allow_redirects=False,
-            )
+            async with asyncio.timeout(min(config.read_timeout, config.total_timeout)):
+                resp = await session.request(
+                    exchange.method,
+                    url,
+                    headers=exchange.headers,
+                    data=exchange.body or None,
+                    allow_redirects=False,
+                )
+                try:
+                    return await self._reply(resp, exchange.public_origin or config.public,
+                                             deadline)  # fmt: skip
+                except BaseException:
+                    resp.release()
+                    raise
         except TimeoutError as exc:
             raise upstream_timeout(f"{url.host} did not answer in time") from exc
         except aiohttp.ClientConnectorError as exc:
             raise upstream_unavailable(f"cannot connect to {url.host}:{url.port}") from exc
         except aiohttp.ClientError as exc:
             raise upstream_unavailable(f"{url.host} failed: {type(exc).__name__}") from exc
-        try:
-            return await self._reply(resp, exchange.public_origin or self.config.public)
-        except BaseException:
-            resp.release()
-            raise
 
-    async def _reply(self, resp: aiohttp.ClientResponse, public: str) -> Reply:
+    async def _reply(self, resp: aiohttp.ClientResponse, public: str, deadline: float) -> Reply:
         given = resp.headers
         drop = named_by_connection(tuple(given.getall("Connection", ())), _DROP_FROM_UPSTREAM)
         headers: CIMultiDict[str] = CIMultiDict(
@@ -113,7 +121,7 @@ class UpstreamTransport:
             reply.body = b""
             resp.release()
             return reply
-        reply.stream = _iterate(resp)
+        reply.stream = _iterate(resp, self.config.read_timeout, deadline)
         reply.release = resp.release
         return reply
 
@@ -127,9 +135,7 @@ class UpstreamTransport:
 
 async def _read(resp: aiohttp.ClientResponse) -> bytes:
     try:
-        return await resp.read()
-    except TimeoutError as exc:
-        raise upstream_timeout("the upstream stopped sending its response") from exc
+        return await resp.read()  # under handle's deadline
     except aiohttp.ClientError as exc:
         raise upstream_unavailable(
             f"the upstream response was cut short ({type(exc).__name__})"
@@ -138,9 +144,18 @@ async def _read(resp: aiohttp.ClientResponse) -> bytes:
         resp.release()
 
 
-async def _iterate(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def _iterate(
+    resp: aiohttp.ClientResponse, read_timeout: float, deadline: float
+) -> AsyncIterator[bytes]:
+    """The body in chunks as they come: none may take longer than ``read_timeout``, nor the
+    whole past ``deadline`` (loop time). A timeout cuts the stream (its head is already out)."""
+    loop = asyncio.get_running_loop()
     try:
-        async for chunk in resp.content.iter_chunked(_CHUNK):
+        while True:
+            async with asyncio.timeout(min(read_timeout, deadline - loop.time())):
+                chunk = await resp.content.read(_CHUNK)
+            if not chunk:
+                return
             yield chunk
     except (TimeoutError, aiohttp.ClientError, asyncio.CancelledError):
         resp.close()

@@ -148,7 +148,7 @@ def create_app(
         request_ids=id_generator(),
         credentials=app.get(keys.CREDENTIALS),
         # The hit path, where a cache stage is in the pipeline and has anything to cache.
-        cache=cache if stages.cache is cache and policy.cache.rules else None,
+        cache=cache if stages.cache is cache else None,
     )
     app[keys.PROXY] = proxy
     app.router.add_route("*", "/{tail:.*}", proxy.__call__)
@@ -158,8 +158,10 @@ def create_app(
 def _use_cache(
     app: web.Application, stages: Stages, cache: ResponseCache, settings: Settings
 ) -> None:
-    """Proxy mode only: in record mode a hit would hide an exchange from the cassette."""
-    stages.cache = cache
+    """Proxy mode only: in record mode a hit would hide an exchange from the cassette. A policy
+    that caches nothing has nothing to look up or invalidate: no stage at all."""
+    if cache.rules.rules:
+        stages.cache = cache
     if settings.redis_url:
         app[keys.READY_CHECKS].append(("cache", cache.store.ping))
 

@@ -83,7 +83,11 @@ def forward_headers(
     given = request.headers if source is None else source
     drop = named_by_connection(tuple(given.getall("Connection", ())), _NOT_FORWARDED)
     out: CIMultiDict[str] = CIMultiDict(
-        [(k, v) for k, v in given.items() if _forwarded(k.lower(), drop)]
+        [
+            (k, v)
+            for k, v in given.items()
+            if (name := k.lower()) not in drop and not name.startswith("x-gateway-")
+        ]
     )
     if caller.user_agent and "User-Agent" not in out:
         out["User-Agent"] = caller.user_agent
@@ -94,10 +98,6 @@ def forward_headers(
     out["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
     out["X-Forwarded-Proto"] = request.scheme
     return out
-
-
-def _forwarded(name: str, drop: frozenset[str]) -> bool:
-    return name not in drop and not name.startswith("x-gateway-")
 
 
 def route_of(request: web.Request) -> Route:

@@ -22,6 +22,9 @@ class Echo:
         app.router.add_route("*", "/v2/gzip", self.gzip)
         app.router.add_route("*", "/v2/stream", self.stream)
         app.router.add_route("*", "/v2/slow", self.slow)
+        app.router.add_route("*", "/v2/stall-json", self.stall_json)
+        app.router.add_route("*", "/v2/stall-stream", self.stall_stream)
+        app.router.add_route("*", "/v2/trickle", self.trickle)
         app.router.add_route("*", "/v2/reset", self.reset)
         app.router.add_route("*", "/v2/hop", self.hop)
         app.router.add_route("*", "/v2/links", self.links)
@@ -69,6 +72,35 @@ class Echo:
         await self._record(request)
         await asyncio.sleep(5)
         return web.json_response({})
+
+    async def stall_json(self, request: web.Request) -> web.StreamResponse:
+        """A JSON head and half a body, then silence."""
+        await self._record(request)
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(b'{"users": [')
+        await asyncio.sleep(5)
+        return resp
+
+    async def stall_stream(self, request: web.Request) -> web.StreamResponse:
+        """A streamed (non-JSON) body that stops after its first chunk."""
+        await self._record(request)
+        resp = web.StreamResponse(headers={"Content-Type": "application/pdf"})
+        await resp.prepare(request)
+        await resp.write(b"%PDF-1.7 first chunk")
+        await asyncio.sleep(5)
+        return resp
+
+    async def trickle(self, request: web.Request) -> web.StreamResponse:
+        """A streamed body that never pauses long, and never ends soon."""
+        await self._record(request)
+        resp = web.StreamResponse(headers={"Content-Type": "text/csv"})
+        await resp.prepare(request)
+        for n in range(100):
+            await resp.write(f"{n}\n".encode())
+            await asyncio.sleep(0.05)
+        await resp.write_eof()
+        return resp
 
     async def reset(self, request: web.Request) -> web.Response:
         await self._record(request)

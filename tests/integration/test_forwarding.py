@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from io import StringIO
 
 import aiohttp
@@ -230,6 +231,37 @@ async def test_slow_upstream_is_a_json_504_within_the_timeout(echo, start_gatewa
         assert resp.status == 504
         assert (await resp.json())["error"] == "upstream_timeout"
     assert loop_time() - started < 2.0
+
+
+async def test_a_json_body_that_stalls_is_a_json_504_within_the_read_timeout(echo, start_gateway):
+    url, _ = await start_gateway(Settings(upstream=echo.origin, read_timeout=0.3))
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as s, s.get(url + "/v2/stall-json", headers=H) as resp:
+        assert resp.status == 504
+        assert (await resp.json())["error"] == "upstream_timeout"
+    assert time.monotonic() - started < 2.0
+
+
+async def test_a_stream_that_stalls_is_cut_within_the_read_timeout(echo, start_gateway):
+    url, _ = await start_gateway(Settings(upstream=echo.origin, read_timeout=0.3))
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as s, s.get(url + "/v2/stall-stream", headers=H) as resp:
+        assert resp.status == 200  # the head went out before the stall
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await resp.read()
+    assert time.monotonic() - started < 2.0
+
+
+async def test_a_stream_that_trickles_is_cut_at_the_total_timeout(echo, start_gateway):
+    # Never silent for the read timeout, but longer than the total one.
+    settings = Settings(upstream=echo.origin, read_timeout=0.5, total_timeout=1.0)
+    url, _ = await start_gateway(settings)
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as s, s.get(url + "/v2/trickle", headers=H) as resp:
+        assert resp.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await resp.read()
+    assert 0.9 < time.monotonic() - started < 3.0
 
 
 async def test_access_log_has_template_and_no_secret(echo, start_gateway):

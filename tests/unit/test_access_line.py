@@ -50,8 +50,10 @@ def test_the_template_line_is_the_processors_line(fields: dict[str, Any]) -> Non
 
 def test_a_line_that_might_hold_a_secret_is_redacted() -> None:
     access, out = logger()
-    common = {"method": "GET", "route": "/v2/users/me", "status": 200, "duration_ms": 1.5,
-              "queue_wait_ms": 0, "upstream_ms": None, "upstream_attempts": None, "cache": "MISS"}  # fmt: skip
+    common: dict[str, Any] = {
+        "method": "GET", "route": "/v2/users/me", "status": 200, "duration_ms": 1.5,
+        "queue_wait_ms": 0, "upstream_ms": None, "upstream_attempts": None, "cache": "MISS",
+    }  # fmt: skip
     access.request(request_id="Bearer s3cr3t-value", account_id="1", **common)
     access.request(request_id="r1", account_id="access_token=s3cr3t-value", **common)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -66,5 +68,6 @@ def test_console_lines_go_through_the_console_renderer() -> None:
                    status=200, duration_ms=1.5, queue_wait_ms=0, upstream_ms=None,
                    upstream_attempts=None, cache="HIT")  # fmt: skip
     text = out.getvalue()
-    assert "request" in text and "route=/v2/users/me" in text
+    assert "request" in text
+    assert "route=/v2/users/me" in text
     assert not text.startswith("{")
