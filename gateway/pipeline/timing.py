@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.clock import Clock
+from gateway.clock import Clock, millis
 from gateway.model import CallNext, Exchange, Reply, Stage
 from gateway.telemetry.metrics import Metrics, status_class
 
@@ -13,7 +13,7 @@ def upstream_timing(clock: Clock, metrics: Metrics) -> Stage:
         reply = await call_next(exchange)
         elapsed = clock.monotonic() - started
         upstream = exchange.route.upstream.value
-        exchange.notes["upstream_ms"] = round(elapsed * 1000, 2)
+        exchange.notes["upstream_ms"] = millis(elapsed)
         metrics.upstream_duration.observe(elapsed, upstream)
         metrics.upstream_responses.inc(upstream, status_class(reply.status))
         if reply.status == 429:

@@ -137,20 +137,22 @@ class LineWriter:
 
 class IsoClock:
     """ISO-8601 UTC timestamps with microseconds, formatting the seconds part once per second
-    (it is hot: every line)."""
+    (it is hot: every line). ``now_ns`` is ``time.time_ns`` unless a test gives its own."""
 
-    def __init__(self, now: Callable[[], float] = time.time) -> None:
-        self._now = now
-        self._second = -1
+    def __init__(self, now_ns: Callable[[], int] = time.time_ns) -> None:
+        self._now_ns = now_ns
+        self._seconds = ""  # the decimal seconds since the epoch last formatted
         self._prefix = ""
 
     def __call__(self) -> str:
-        now = self._now()
-        whole = int(now)
-        if whole != self._second:
-            self._second = whole
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-        return f"{self._prefix}.{int((now - whole) * 1e6):06d}Z"
+        # Microseconds since the epoch as decimal text: its last six digits are the fraction,
+        # already zero-padded, and the rest change once a second.
+        micros = str(self._now_ns() // 1000)
+        seconds = micros[:-6]
+        if seconds != self._seconds:
+            self._seconds = seconds
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(seconds)))
+        return f"{self._prefix}.{micros[-6:]}Z"
 
 
 def _timestamper(clock: IsoClock) -> Processor:

@@ -30,7 +30,7 @@ from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, cache_admin, cassettes_admin, keys
 from gateway.web.proxy import ProxyHandler, id_generator, not_found
 from gateway.web.quota_setup import install_quota
-from gateway.web.server import handler_args, limit_requests_per_connection
+from gateway.web.server import handler_args
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -56,7 +56,6 @@ def create_app(
         client_max_size=settings.max_body,
         handler_args=handler_args(settings),
     )
-    limit_requests_per_connection(app, settings.keepalive_requests)
     if settings.credentials:
         app[keys.CREDENTIALS] = load_credentials(settings.credentials, process_environ())
     log_writer = LineWriter(log_stream)

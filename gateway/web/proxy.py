@@ -14,7 +14,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from gateway.clock import Clock
+from gateway.clock import Clock, millis
 from gateway.core.credentials import Credentials, Grant, authorize
 from gateway.core.headers import Caller, Reject, check_api_request, named_by_connection
 from gateway.core.routes import Route, RouteError, Upstream, resolve
@@ -337,7 +337,7 @@ class ProxyHandler:
                 method=request.method,
                 route=route,
                 status=status,
-                duration_ms=round(elapsed * 1000, 2),
+                duration_ms=millis(elapsed),
                 queue_wait_ms=notes.get("queue_wait_ms", 0),
                 upstream_ms=notes.get("upstream_ms"),
                 upstream_attempts=notes.get("upstream_attempts"),

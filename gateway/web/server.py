@@ -20,6 +20,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from gateway.settings import Settings
+from gateway.web import keys
 from gateway.web.respond import JSON_TYPE, json_response
 
 _PRINTABLE = frozenset(range(0x20, 0x7F))
@@ -67,11 +68,12 @@ def _printable(text: str) -> str:
 class JsonErrorRequestHandler(RequestHandler):
     """aiohttp's per-connection protocol, with the gateway's JSON error bodies."""
 
-    __slots__ = ("responses",)
+    __slots__ = ("max_responses", "responses")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_responses: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.responses = 0  # answered on this connection (see ``limit_requests_per_connection``)
+        self.max_responses = max_responses  # then the connection closes; 0: no limit
+        self.responses = 0  # answered on this connection
 
     def handle_error(
         self,
@@ -95,12 +97,22 @@ class JsonErrorRequestHandler(RequestHandler):
         # the response: answer it as JSON. Cheaper than a middleware, which every request pays.
         if isinstance(resp, web.HTTPException) and resp.status >= 400:
             resp = http_error_json(resp)
+        if self.max_responses:
+            self.responses += 1
+            if self.responses >= self.max_responses:
+                resp.force_close()
+                if not resp.prepared:  # a stream's head is already out: it just closes
+                    resp.headers["Connection"] = "close"
         return await super().finish_response(request, resp, start_time)
 
 
 class GatewayServer(web.Server):
+    max_responses = 0  # per kept-alive connection (``--keepalive-requests``)
+
     def __call__(self) -> RequestHandler:
-        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+        return JsonErrorRequestHandler(
+            self, loop=self._loop, max_responses=self.max_responses, **self._kwargs
+        )
 
 
 class GatewayRunner(web.AppRunner):
@@ -110,13 +122,17 @@ class GatewayRunner(web.AppRunner):
         base = await super()._make_server()
         # Same handler, factory and keyword arguments as aiohttp's own server; only the
         # protocol class differs (aiohttp offers no public hook for it).
-        return GatewayServer(
+        server = GatewayServer(
             base.request_handler,
             request_factory=base.request_factory,
             handler_cancellation=base.handler_cancellation,
             loop=base._loop,
             **base._kwargs,
         )
+        settings = self.app.get(keys.SETTINGS)
+        if settings is not None:
+            server.max_responses = settings.keepalive_requests
+        return server
 
 
 def http_error_json(exc: web.HTTPException) -> web.Response:
@@ -127,22 +143,6 @@ def http_error_json(exc: web.HTTPException) -> web.Response:
         k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")
     }
     return json_response(exc.status, body, kept)
-
-
-def limit_requests_per_connection(app: web.Application, limit: int) -> None:
-    """Close a kept-alive connection after ``limit`` responses (``Connection: close``)."""
-
-    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        protocol = request.protocol
-        if isinstance(protocol, JsonErrorRequestHandler):
-            protocol.responses += 1
-            if protocol.responses >= limit:
-                # Headers are already built when this signal runs: say it as well as do it.
-                response.force_close()
-                response.headers["Connection"] = "close"
-
-    if limit > 0:
-        app.on_response_prepare.append(on_prepare)
 
 
 async def serve(

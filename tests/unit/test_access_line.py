@@ -33,7 +33,7 @@ _fields = st.fixed_dictionaries(
 
 def logger(fmt: str = "json") -> tuple[AccessLogger, StringIO]:
     stream = StringIO()  # outside an event loop, LineWriter writes each line at once
-    clock = IsoClock(lambda: 1_764_288_000.123456)
+    clock = IsoClock(lambda: 1_764_288_000_123_456_789)
     return AccessLogger(fmt, LineWriter(stream), clock=clock), stream
 
 
@@ -60,6 +60,11 @@ def test_a_line_that_might_hold_a_secret_is_redacted() -> None:
     assert "s3cr3t-value" not in out.getvalue()
     assert REDACTED in lines[0]["request_id"]
     assert REDACTED in lines[1]["account_id"]
+
+
+def test_timestamps_are_utc_iso_with_microseconds() -> None:
+    assert IsoClock(lambda: 1_764_288_000_123_456_789)() == "2025-11-28T00:00:00.123456Z"
+    assert IsoClock(lambda: 1_764_288_001_000_001_999)() == "2025-11-28T00:00:01.000001Z"
 
 
 def test_console_lines_go_through_the_console_renderer() -> None:
