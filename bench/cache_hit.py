@@ -5,7 +5,9 @@
 The simulator is the upstream; the gateway caches ``GET /v2/users/me``; the bare aiohttp server
 (the ceiling for any aiohttp gateway) answers the very bytes the gateway cached. Variants: the
 gateway on asyncio, on uvloop, and as two uvloop workers sharing the port on Redis. Rounds are
-interleaved so the machine's drift hits every variant alike.
+interleaved so the machine's drift hits every variant alike. Besides requests per second, each
+server's CPU time per request is read from /proc (all its workers together): its capacity on
+saturated cores, which what else ran on the machine does not move.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bench.harness import (
     process,
     python,
     wrk,
+    wrk_cpu,
 )
 from tests.support import redis_server
 
@@ -56,35 +59,38 @@ def main() -> None:
                 "--uvloop", "--workers", "2", "--redis-url", redis.url, "--access-log", "misses"],
         }  # fmt: skip
         urls: dict[str, str] = {}
+        pids: dict[str, int] = {}
         for name, extra in variants.items():
             port = free_port()
             cmd = python("-m", "gateway", "serve", "--port", str(port), "--upstream", upstream,
                          *extra)  # fmt: skip
-            stack.enter_context(process(cmd, port))
+            pids[name] = stack.enter_context(process(cmd, port))
             urls[name] = f"http://127.0.0.1:{port}{PATH}"
             fetch(urls[name])  # fill the cache
         body, _ = fetch(urls["gateway hit, asyncio"])
         body_file = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "body.json"
         body_file.write_bytes(body)
         bare_port = free_port()
-        stack.enter_context(process(python("bench/bare_server.py", "--port", str(bare_port),
-                                           "--body", str(body_file)), bare_port))  # fmt: skip
-        urls = {"bare aiohttp (1 process, asyncio)": f"http://127.0.0.1:{bare_port}{PATH}", **urls}
+        bare = "bare aiohttp (1 process, asyncio)"
+        bare_cmd = python("bench/bare_server.py", "--port", str(bare_port),
+                          "--body", str(body_file))  # fmt: skip
+        pids[bare] = stack.enter_context(process(bare_cmd, bare_port))
+        urls = {bare: f"http://127.0.0.1:{bare_port}{PATH}", **urls}
         for url in urls.values():
             wrk(url, HEADERS, seconds=1, connections=args.connections)  # warm up
         results: dict[str, list[WrkResult]] = {name: [] for name in urls}
         for _ in range(args.rounds):
             for name, url in urls.items():
-                results[name].append(
-                    wrk(url, HEADERS, seconds=args.seconds, connections=args.connections)
-                )
+                results[name].append(wrk_cpu(pids[name], url, HEADERS, seconds=args.seconds,
+                                             connections=args.connections))  # fmt: skip
         for name, url in urls.items():
             if name.startswith("gateway"):
                 assert fetch(url)[1] == "HIT", f"{name} did not answer from its cache"
     medians = {name: median_of(r) for name, r in results.items()}
-    bare = medians["bare aiohttp (1 process, asyncio)"]
-    lines = [f"body {len(body)} B; {name}: {m.line()}" if name.startswith("bare")
-             else f"{name}: {m.line()}; throughput {m.rps / bare.rps:.2f}x bare"
+    ceiling = medians[bare]
+    lines = [f"body {len(body)} B; {name}: {m.line()}" if name == bare
+             else f"{name}: {m.line()}; throughput {m.rps / ceiling.rps:.2f}x bare, "
+                  f"capacity (CPU per request, bare ÷ gateway) {ceiling.cpu_us / m.cpu_us:.2f}x"
              for name, m in medians.items()]  # fmt: skip
     lines.append("targets: throughput >= 0.8x bare, hit p99 <= 2 ms at 64 connections")
     for line in lines:

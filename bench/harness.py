@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gateway.simulator.data import ACCOUNT_ID_1, ADMIN_TOKEN_1
@@ -39,12 +39,41 @@ class WrkResult:
     p99_ms: float
     errors: int
     non_2xx: int
+    requests: int = 0
+    cpu_us: float = 0.0  # the server's CPU time (user + system) per request, if measured
 
     def line(self) -> str:
+        cpu = f", server CPU {self.cpu_us:,.0f} us/request" if self.cpu_us else ""
         return (
             f"{self.rps:,.0f} req/s, p50 {self.p50_ms:.2f} ms, p99 {self.p99_ms:.2f} ms, "
-            f"errors {self.errors}, non-2xx {self.non_2xx}"
+            f"errors {self.errors}, non-2xx {self.non_2xx}{cpu}"
         )
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (``--workers``), from
+    /proc. Unlike requests per second, CPU per request does not depend on what else the
+    machine's cores were doing meanwhile (the load generator, the simulator, the neighbours)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        proc = Path("/proc") / str(todo.pop())
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+            for task in (proc / "task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return total
+
+
+def wrk_cpu(pid: int, url: str, headers: dict[str, str], **kwargs: int) -> WrkResult:
+    """``wrk`` against the server ``pid``, with that server's CPU time per request."""
+    before = cpu_seconds(pid)
+    result = wrk(url, headers, **kwargs)
+    used = cpu_seconds(pid) - before
+    return replace(result, cpu_us=used / max(result.requests, 1) * 1e6)
 
 
 @contextlib.contextmanager
@@ -103,16 +132,19 @@ def wrk(
     finally:
         os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(m.group(1)) if (m := re.search(r"(\d+) requests in", out)) else 0
     pct = re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)
     lat = {p: _ms(v, u) for p, v, u in pct}
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-    return WrkResult(rps, lat.get("50", 0.0), lat.get("99", 0.0), errors, non_2xx)
+    return WrkResult(rps, lat.get("50", 0.0), lat.get("99", 0.0), errors, non_2xx, total)
 
 
 def median_of(results: list[WrkResult]) -> WrkResult:
+    """The median run by throughput, carrying the median CPU per request of all runs."""
     ordered = sorted(results, key=lambda r: r.rps)
-    return ordered[len(ordered) // 2]
+    cpu = sorted(r.cpu_us for r in results)[len(results) // 2]
+    return replace(ordered[len(ordered) // 2], cpu_us=cpu)
 
 
 def append_results(title: str, command: str, lines: list[str]) -> None:
@@ -126,6 +158,15 @@ def append_results(title: str, command: str, lines: list[str]) -> None:
 
 
 __all__ = [
-    "HEADERS", "PATH", "ROOT", "WrkResult",
-    "append_results", "free_port", "median_of", "process", "wrk",
+    "HEADERS",
+    "PATH",
+    "ROOT",
+    "WrkResult",
+    "append_results",
+    "cpu_seconds",
+    "free_port",
+    "median_of",
+    "process",
+    "wrk",
+    "wrk_cpu",
 ]  # fmt: skip

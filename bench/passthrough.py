@@ -1,6 +1,11 @@
 """Pass-through overhead: the gateway vs a minimal aiohttp proxy, both in front of the simulator.
 
 ``python -m bench.passthrough [--seconds 8] [--rounds 3]``
+
+Two ratios: requests per second under wrk, and each proxy's own CPU time per request (its
+capacity on a saturated core). On a shared two-core machine the load generator, the simulator
+and the proxy compete for the cores, so the first moves by a tenth between runs; the second
+does not depend on what else ran.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from bench.harness import (
     process,
     python,
     wrk,
+    wrk_cpu,
 )
 
 
@@ -37,19 +43,24 @@ def main() -> None:
                 "--policy", str(ROOT / "bench" / "passthrough-policy.toml"))  # fmt: skip
     baseline: list[WrkResult] = []
     gateway: list[WrkResult] = []
-    with process(sim, sim_port), process(base, base_port), process(gw, gw_port):
+    with (
+        process(sim, sim_port),
+        process(base, base_port) as base_pid,
+        process(gw, gw_port) as gw_pid,
+    ):
         for url in (f"http://127.0.0.1:{base_port}{PATH}", f"http://127.0.0.1:{gw_port}{PATH}"):
             wrk(url, HEADERS, seconds=2, connections=args.connections)  # warm up
+        load = {"seconds": args.seconds, "connections": args.connections}
         for _ in range(args.rounds):  # interleave, so drift hits both alike
-            baseline.append(wrk(f"http://127.0.0.1:{base_port}{PATH}", HEADERS,
-                                seconds=args.seconds, connections=args.connections))  # fmt: skip
-            gateway.append(wrk(f"http://127.0.0.1:{gw_port}{PATH}", HEADERS,
-                               seconds=args.seconds, connections=args.connections))  # fmt: skip
+            baseline.append(wrk_cpu(base_pid, f"http://127.0.0.1:{base_port}{PATH}", HEADERS,
+                                    **load))  # fmt: skip
+            gateway.append(wrk_cpu(gw_pid, f"http://127.0.0.1:{gw_port}{PATH}", HEADERS, **load))
     b, g = median_of(baseline), median_of(gateway)
     lines = [
         f"baseline (minimal aiohttp proxy): {b.line()}",
         f"gateway (proxy mode, no cache): {g.line()}",
         f"throughput ratio gateway/baseline: {g.rps / b.rps:.2f} (target >= 0.9)",
+        f"capacity ratio (CPU per request, baseline ÷ gateway): {b.cpu_us / g.cpu_us:.2f}",
         f"p99 ratio gateway/baseline: {g.p99_ms / b.p99_ms:.2f} (target <= 1.2)",
     ]
     for line in lines:
