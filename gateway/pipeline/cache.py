@@ -142,7 +142,8 @@ class ResponseCache:
         self._gauges_task: asyncio.Task[None] | None = None
         self.counts: Counter[str] = Counter()
         self._rules: dict[tuple[str, str], CacheRule | None] = {}  # (method, template) → rule
-        self._outcome = {o: o.value.lower() for o in Outcome}  # the metric's label values
+        # Each outcome's header value and metric label (an enum's .value is a Python call).
+        self._outcome = {o: (o.value, o.value.lower()) for o in Outcome}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -177,10 +178,11 @@ class ResponseCache:
 
     def note(self, notes: dict[str, Any], outcome: Outcome, age: float = 0.0) -> None:
         """Record how the cache answered: in the request's notes (headers, log) and metrics."""
-        notes["cache"] = outcome.value
+        value, label = self._outcome[outcome]
+        notes["cache"] = value
         notes["age"] = int(age)
-        self.metrics.cache_requests.inc(self._outcome[outcome])
-        self.counts[outcome.value] += 1
+        self.metrics.cache_requests.inc(label)
+        self.counts[value] += 1
 
     def rule(self, method: str, template: str) -> CacheRule | None:
         which = (method, template)

@@ -20,9 +20,10 @@ from gateway.core.headers import Caller, Reject, check_api_request, named_by_con
 from gateway.core.routes import Route, RouteError, Upstream, resolve
 from gateway.errors import GatewayError
 from gateway.model import CallNext, Exchange, Reply
-from gateway.pipeline.cache import ResponseCache, cached_reply
+from gateway.pipeline.cache import ResponseCache
 from gateway.policy.schema import Policy
 from gateway.settings import AccessLog, Settings
+from gateway.stores.envelope import Entry
 from gateway.telemetry.logging import AccessLogger
 from gateway.telemetry.metrics import Metrics
 from gateway.web.hits import UNSEEN, Plan, PlanMemo, shape_of
@@ -164,8 +165,10 @@ class ProxyHandler:
         if cache is not None and request.method == "GET":
             hit = await self._fresh_hit(request, cache)
             if hit is not None:
-                plan, reply, notes = hit
-                resp = await self._send(request, reply, notes, request_id)
+                plan, entry, notes = hit
+                resp = web.Response(status=entry.status, reason=entry.reason or None,
+                                    headers=entry.headers, body=entry.body)  # fmt: skip
+                decorate(resp.headers, notes, request_id)
                 self._account(request, started, resp.status, plan.template, plan.account_id,
                               notes, request_id)  # fmt: skip
                 return resp
@@ -178,7 +181,7 @@ class ProxyHandler:
 
     async def _fresh_hit(
         self, request: web.Request, cache: ResponseCache
-    ) -> tuple[Plan, Reply, Notes] | None:
+    ) -> tuple[Plan, Entry, Notes] | None:
         """A fresh copy in memory for this request, found without building an ``Exchange``."""
         if request.body_exists:
             return None
@@ -191,7 +194,7 @@ class ProxyHandler:
             return None
         notes: Notes = {}
         entry = await cache.fresh_near(plan.key, plan.rule, notes)
-        return None if entry is None else (plan, cached_reply(entry), notes)
+        return None if entry is None else (plan, entry, notes)
 
     async def _plan(self, request: web.Request, cache: ResponseCache) -> Plan | None:
         """The full path's own decisions for this request, with none of its side effects."""
@@ -311,7 +314,7 @@ class ProxyHandler:
     async def _send(
         self, request: web.Request, reply: Reply, notes: Notes, request_id: str
     ) -> web.StreamResponse:
-        decorate(reply, notes, request_id)
+        decorate(reply.headers, notes, request_id)
         return await send_reply(request, reply, self.settings.client_timeout)
 
     def _account(
@@ -355,9 +358,8 @@ def wants_access_log(policy: AccessLog, status: int, cache: str) -> bool:
     return cache not in ("HIT", "STALE", "COALESCED")
 
 
-def decorate(reply: Reply, notes: Notes, request_id: str) -> None:
+def decorate(h: CIMultiDict[str], notes: Notes, request_id: str) -> None:
     """The headers every proxied answer carries; a 429 never escapes (see admission)."""
-    h = reply.headers
     upstream_id = h.get("X-Request-Id")
     if upstream_id and upstream_id != request_id:
         h["X-Upstream-Request-Id"] = upstream_id

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -90,9 +90,9 @@ class JsonErrorRequestHandler(RequestHandler):
         del plain
         return resp
 
-    async def finish_response(
+    def finish_response(
         self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
-    ) -> tuple[web.StreamResponse, bool]:
+    ) -> Coroutine[Any, Any, tuple[web.StreamResponse, bool]]:
         # An HTTPException raised anywhere (the router's, aiohttp's body limit) arrives here as
         # the response: answer it as JSON. Cheaper than a middleware, which every request pays.
         if isinstance(resp, web.HTTPException) and resp.status >= 400:
@@ -103,7 +103,8 @@ class JsonErrorRequestHandler(RequestHandler):
                 resp.force_close()
                 if not resp.prepared:  # a stream's head is already out: it just closes
                     resp.headers["Connection"] = "close"
-        return await super().finish_response(request, resp, start_time)
+        # aiohttp's own coroutine, handed back rather than awaited here: no frame per request.
+        return super().finish_response(request, resp, start_time)
 
 
 class GatewayServer(web.Server):
