@@ -204,11 +204,11 @@ class ResponseCache:
         parts = self._key_parts(exchange)
         return None if parts is None else (parts.key, rule)
 
-    async def fresh_near(self, key: str, rule: CacheRule, notes: dict[str, Any]) -> Entry | None:
+    def fresh_near(self, key: str, rule: CacheRule, notes: dict[str, Any]) -> Entry | None:
         """A fresh copy this process holds in memory (noted as a hit), or None: never any I/O,
         so a caller may try it first and fall back to the whole stage."""
         now = self.clock.wall()
-        entry = await self.store.get_near(key, now)
+        entry = self.store.get_near(key, now)
         if entry is None or now - entry.stored_at >= rule.ttl:
             return None
         self.note(notes, Outcome.HIT, now - entry.stored_at)

@@ -52,9 +52,9 @@ class CacheStore(Protocol):
 
     async def get(self, key: str, now: float) -> Entry | None: ...
 
-    async def get_near(self, key: str, now: float) -> Entry | None:
-        """What ``get`` would answer from this process's memory, without any I/O; None when
-        only the shared tier could tell."""
+    def get_near(self, key: str, now: float) -> Entry | None:
+        """What ``get`` would answer from this process's memory, without any I/O or await;
+        None when only the shared tier could tell."""
         ...
 
     async def put(self, key: str, entry: Entry, *, gen: int) -> bool: ...
@@ -104,15 +104,22 @@ class MemoryTier:
 
     async def get(self, key: str, now: float) -> Entry | None:
         meta = self._meta.get(key)
-        if meta is None:
-            return None
-        if meta[1] <= now:
+        if meta is not None and meta[1] <= now:
             await self.delete(key)
             return None
+        return self.peek(key, now)
+
+    def peek(self, key: str, now: float) -> Entry | None:
+        """``get`` without the awaits, for the hit path: an expired entry is left to ``get``
+        or eviction. aiocache's memory backend keeps entries in a dict (its ``_cache``), and
+        its own read (``_get``) is a coroutine around ``dict.get``; the public ``get`` adds
+        decorators that read the environment and time the call. Same storage, read directly
+        (aiocache is pinned below 0.13; a unit test holds this to what ``get`` returns)."""
+        meta = self._meta.get(key)
+        if meta is None or meta[1] <= now:
+            return None
         self._meta.move_to_end(key)
-        # The backend's own read: the public get() wraps it in decorators that read the
-        # environment and time the call (a third of a hit's cost); the storage is the same.
-        entry: Entry | None = await self._cache._get(key, encoding=None)
+        entry: Entry | None = self._cache._cache.get(key)
         return entry
 
     async def put(self, key: str, entry: Entry, *, gen: int, expires: float | None = None) -> bool:
@@ -178,7 +185,7 @@ class MemoryStore:
 
     def __init__(self, tier: MemoryTier) -> None:
         self.tier = tier
-        self.get_near = tier.get  # the tier itself, not a coroutine around it: hits read here
+        self.get_near = tier.peek  # the tier's own method: hits read here
 
     async def start(self) -> None:
         return None
@@ -355,9 +362,9 @@ class RedisStore:
 
     # -- entries -----------------------------------------------------------------------------
 
-    async def get_near(self, key: str, now: float) -> Entry | None:
+    def get_near(self, key: str, now: float) -> Entry | None:
         # Only while invalidations can reach this replica (see the class docstring).
-        return await self.near.get(key, now) if self._bus_up.is_set() else None
+        return self.near.peek(key, now) if self._bus_up.is_set() else None
 
     async def get(self, key: str, now: float) -> Entry | None:
         bus_up = self._bus_up.is_set()

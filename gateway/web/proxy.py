@@ -193,7 +193,7 @@ class ProxyHandler:
         if plan is None:
             return None
         notes: Notes = {}
-        entry = await cache.fresh_near(plan.key, plan.rule, notes)
+        entry = cache.fresh_near(plan.key, plan.rule, notes)
         return None if entry is None else (plan, entry, notes)
 
     async def _plan(self, request: web.Request, cache: ResponseCache) -> Plan | None:

@@ -170,6 +170,29 @@ def test_memory_tier_expires_and_invalidates_and_rejects_fills_older_than_a_writ
     asyncio.run(run())
 
 
+def test_the_hit_paths_peek_reads_what_aiocache_holds() -> None:
+    """``peek`` reads aiocache's memory backend directly (no await): it must see exactly what
+    aiocache's own public ``get`` returns, before and after writes, purges and a clear."""
+
+    async def run() -> None:
+        tier = MemoryTier(max_entries=10, max_bytes=100_000)
+        k = key(path="/v2/users/me")
+        assert tier.peek(k, 1000.0) is None
+        stored = entry()
+        assert await tier.put(k, stored, gen=0)
+        assert tier.peek(k, 1000.0) is stored
+        assert await tier._cache.get(k) is stored  # aiocache's public read agrees
+        assert tier.peek(k, 1090.0) is None  # expired: never answered
+        await tier.clear()  # aiocache replaces its dict here
+        assert tier.peek(k, 1000.0) is None
+        assert await tier.put(k, stored, gen=0)
+        assert tier.peek(k, 1000.0) is await tier._cache.get(k) is stored
+        await tier.invalidate("1", None)
+        assert tier.peek(k, 1000.0) is None
+
+    asyncio.run(run())
+
+
 def test_callers_reaching_different_origins_never_share_an_entry():
     from gateway.core.cache_rules import key_parts as parts_of
 
