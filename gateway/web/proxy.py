@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
-from structlog.contextvars import bind_contextvars, reset_contextvars
+from structlog.contextvars import bind_contextvars
 
 from gateway.clock import Clock, millis
 from gateway.core.credentials import Credentials, Grant, authorize
@@ -172,12 +172,11 @@ class ProxyHandler:
                 self._account(request, started, resp.status, plan.template, plan.account_id,
                               notes, request_id)  # fmt: skip
                 return resp
-        # Every line logged while this request is handled, in any stage, carries its id.
-        tokens = bind_contextvars(request_id=request_id)
-        try:
-            return await self._proxy(request, request_id, started)
-        finally:
-            reset_contextvars(**tokens)
+        # Every line logged while this request is handled, in any stage, carries its id. aiohttp
+        # runs each request in a task of its own, with its own copy of the context: the binding
+        # ends with the request, no reset needed.
+        bind_contextvars(request_id=request_id)
+        return await self._proxy(request, request_id, started)
 
     async def _fresh_hit(
         self, request: web.Request, cache: ResponseCache
@@ -247,7 +246,11 @@ class ProxyHandler:
         if isinstance(managed, Reject):
             return managed
         grant, given = managed
-        body = await read_body(request, settings.max_body, settings.client_timeout)
+        body = (
+            await read_body(request, settings.max_body, settings.client_timeout)
+            if request.body_exists
+            else b""
+        )
         verdict = check_api_request(
             method=request.method,
             headers=given,
