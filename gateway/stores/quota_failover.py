@@ -99,12 +99,14 @@ class FailoverQuotaStore:
     async def _recover(self) -> None:
         await self._sync_clock()
         await self._write_back()
+        # Readiness and the gauges change together: /readyz never says ready while
+        # redis_up still says down.
         self.degraded = False
+        self.metrics.redis_up.set(1)
+        self.metrics.degraded.labels("quota").set(0)
         # slots granted locally while the write-back ran: write them too (idempotent)
         await self._write_back()
         down = self.clock.monotonic() - (self.since or self.clock.monotonic())
-        self.metrics.redis_up.set(1)
-        self.metrics.degraded.labels("quota").set(0)
         self.log.info("quota_store_recovered", degraded_seconds=round(down, 3))
 
     async def _write_back(self) -> None:
