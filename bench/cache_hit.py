@@ -4,10 +4,11 @@
 
 The simulator is the upstream; the gateway caches ``GET /v2/users/me``; the bare aiohttp server
 (the ceiling for any aiohttp gateway) answers the very bytes the gateway cached. Variants: the
-gateway on asyncio, on uvloop (with and without an access line per hit), and as two uvloop workers sharing the port on Redis. Rounds are
-interleaved so the machine's drift hits every variant alike. Besides requests per second, each
-server's CPU time per request is read from /proc (all its workers together): its capacity on
-saturated cores, which what else ran on the machine does not move.
+gateway on asyncio, on uvloop (with and without an access line per hit), and as two uvloop
+workers sharing the port on Redis. Rounds are interleaved so the machine's drift hits every
+variant alike. Besides requests per second, each server's CPU time per request is read from
+/proc (all its workers together): its capacity on saturated cores, which what else ran on the
+machine does not move.
 """
 
 from __future__ import annotations
