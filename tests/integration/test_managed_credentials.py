@@ -128,3 +128,20 @@ async def test_pass_through_is_still_the_default(start_simulator, start_gateway)
     async with aiohttp.ClientSession() as s, s.get(url + "/v2/users/me", headers=headers) as r:
         assert r.status == 200
     assert sim.log[-1].token == ADMIN_TOKEN_1
+
+
+async def test_a_cached_answer_is_refused_to_keys_that_may_not_have_it(managed):
+    session, sim = managed
+    for expected in ("MISS", "HIT"):  # the second is answered before the request is rebuilt
+        async with session.get("/v2/users/me", headers=as_caller(READER)) as r:
+            assert (r.status, r.headers["X-Cache"]) == (200, expected)
+    for headers, status in (
+        (as_caller("not-a-key"), 401),
+        (as_caller(ADMIN_TOKEN_1), 401),  # a Harvest token is not a gateway key
+        (as_caller(READER, ACCOUNT_ID_2), 403),
+        ({**as_caller(READER), "X-Gateway-Key": "not-a-key"}, 401),
+    ):
+        async with session.get("/v2/users/me", headers=headers) as r:
+            assert r.status == status, headers
+            assert "X-Cache" not in r.headers
+    assert len(sim.log) == 1
