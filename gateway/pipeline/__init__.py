@@ -3,8 +3,10 @@
     observe (handler) ▸ cache ▸ retry ▸ admission ▸ record ▸ connection gate ▸ timing ▸ transport
 
 Stages are ``async (exchange, call_next) -> Reply``; none asks which mode the gateway is in:
-the app leaves out what a mode does not need (no cache in record or replay mode, no admission,
-gate or timing in replay mode), and ``build_pipeline`` composes what is there, in this order.
+the app leaves out what a mode does not need (no cache in record or replay mode, or when the
+policy caches nothing; no admission, gate or timing in replay mode), and ``build_pipeline``
+composes what is there, in this order. Before any of it, the handler answers a GET whose copy is
+fresh in this process's memory (``gateway.web.hits``), with the cache stage's own decisions.
 """
 
 from __future__ import annotations
