@@ -18,8 +18,11 @@ from aiohttp import web
 
 from gateway.policy.schema import CacheRule
 
-# A request id names one request, so it must not make every request's shape new.
-_REQUEST_ID: Final = b"x-request-id"
+# Headers that name one request (its id, a distributed trace's context): no decision reads them,
+# and they must not make every request's shape new.
+_PER_REQUEST: Final = ("X-Request-Id", "traceparent", "tracestate", "X-Amzn-Trace-Id",
+                       "X-Cloud-Trace-Context", "sentry-trace", "baggage")  # fmt: skip
+_PER_REQUEST_RAW: Final = frozenset(name.lower().encode() for name in _PER_REQUEST)
 
 Shape = tuple[str, str, tuple[tuple[bytes, bytes], ...]]
 
@@ -43,10 +46,13 @@ class Plan:
 
 def shape_of(request: web.Request) -> Shape:
     """Everything a ``Plan`` is computed from: target (path and query), scheme (the public
-    origin of rewritten links) and the headers as received, less the request id."""
+    origin of rewritten links) and the headers as received, less those naming one request."""
     raw = request.raw_headers
-    if "X-Request-Id" in request.headers:
-        raw = tuple(pair for pair in raw if pair[0].lower() != _REQUEST_ID)
+    headers = request.headers
+    for name in _PER_REQUEST:  # lookups in C; the filtering below only when one is there
+        if name in headers:
+            raw = tuple(pair for pair in raw if pair[0].lower() not in _PER_REQUEST_RAW)
+            break
     return request.raw_path, request.scheme, raw
 
 

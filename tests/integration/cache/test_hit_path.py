@@ -58,15 +58,20 @@ async def test_what_the_full_path_refuses_is_refused_after_a_hit(start_gateway, 
     assert h["X-Cache"] == "BYPASS"  # conditional: the stage decides, not the hit path
 
 
-async def test_request_ids_do_not_make_new_shapes_and_each_is_returned(
-    start_gateway, upstream, http
-):
+async def test_request_and_trace_ids_do_not_make_new_shapes(start_gateway, upstream, http):
     base, app = await start_gateway(Settings(upstream=upstream.url))
     await get(http, base, ME, ADMIN_TOKEN_1, A1)
     for n in range(5):
         _, h, _ = await get(http, base, ME, ADMIN_TOKEN_1, A1, **{"X-Request-Id": f"rid-{n}"})
         assert (h["X-Cache"], h["X-Request-Id"]) == ("HIT", f"rid-{n}")
+    trace = f"00-{'a' * 32}-{'b' * 16}-01"
+    for n in range(3):  # a traced app's context differs on every request too
+        _, h, _ = await get(http, base, ME, ADMIN_TOKEN_1, A1, traceparent=trace[:-4] + f"{n:04d}")
+        assert h["X-Cache"] == "HIT"
     assert len(app[keys.PROXY].plans) == 1
+    _, h, _ = await get(http, base, ME, ADMIN_TOKEN_1, A1, **{"X-Other": "1"})
+    assert h["X-Cache"] == "HIT"
+    assert len(app[keys.PROXY].plans) == 2  # any other header is part of the shape
 
 
 async def test_a_fast_hit_is_counted_and_logged(start_gateway, upstream, http):
