@@ -84,7 +84,7 @@ class Fetched:
     stream: Reply | None = None
 
 
-def cached_reply(entry: Entry, headers: tuple[tuple[str, str], ...] | None = None) -> Reply:
+def _reply(entry: Entry, headers: tuple[tuple[str, str], ...] | None = None) -> Reply:
     return Reply(
         status=entry.status,
         reason=entry.reason,
@@ -250,18 +250,18 @@ class ResponseCache:
             fetched = await self._fetch(job, entry, store=wish is Directive.REFRESH)
             if fetched.stream is not None:
                 return fetched.stream
-            return cached_reply(fetched.entry, fetched.leader_headers)
+            return _reply(fetched.entry, fetched.leader_headers)
         stale: Entry | None = None
         if entry is not None:
             age = now - entry.stored_at
             if age < rule.ttl:
                 self._note(exchange, Outcome.HIT, age)
-                return cached_reply(entry)
+                return _reply(entry)
             if age < rule.ttl + rule.stale:
                 stale = entry
                 if key in self._refreshing:  # a refresh is already queued: don't wait for it
                     self._note(exchange, Outcome.STALE, age)
-                    return cached_reply(entry)
+                    return _reply(entry)
         return await self._miss(Job(key, parts, exchange, call_next, rule), stale)
 
     async def _miss(
@@ -292,10 +292,10 @@ class ResponseCache:
             self.metrics.cache_requests.inc("revalidated")
         if leader and not fetched.from_peer:
             self._note(exchange, Outcome.MISS)
-            return cached_reply(fetched.entry, fetched.leader_headers)
+            return _reply(fetched.entry, fetched.leader_headers)
         age = max(0.0, self.clock.wall() - fetched.entry.stored_at)
         self._note(exchange, Outcome.COALESCED, age)
-        return cached_reply(fetched.entry)
+        return _reply(fetched.entry)
 
     def _start_fill(
         self,
@@ -341,7 +341,7 @@ class ResponseCache:
             self._start_fill(replace(job, exchange=background), stale,
                              table=self._refreshing)  # fmt: skip
         self._note(exchange, Outcome.STALE, self.clock.wall() - stale.stored_at)
-        return cached_reply(stale)
+        return _reply(stale)
 
     async def _fill(
         self,

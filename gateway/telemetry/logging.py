@@ -225,9 +225,9 @@ class AccessLogger:
     """The one line per request, as every other line would render it (level, timestamp,
     redaction, renderer), at a fraction of the cost.
 
-    In JSON, a line whose strings cannot hold a secret (the redaction probe) is written by
-    ``access_json``: the same text the structlog processors produce, from a fixed template. Any
-    other line, and every console line, goes through the processors themselves.
+    In JSON, a line whose strings cannot hold a secret (the redaction probe) is written from a
+    fixed template: the same text the structlog processors produce. Any other line, and every
+    console line, goes through the processors themselves.
     """
 
     def __init__(self, fmt: str, writer: LineWriter, clock: IsoClock | None = None) -> None:
@@ -253,10 +253,16 @@ class AccessLogger:
         if self._json and not _may_hold_secret(
             f"{request_id}\n{account_id}\n{method}\n{route}\n{cache}"
         ):
+            # The line exactly as the JSON processors render it, fields in the same order.
+            account = "null" if account_id is None else _quote(account_id)
             self._writer.msg(
-                access_json(request_id, account_id, method, route, status, duration_ms,
-                            queue_wait_ms, upstream_ms, upstream_attempts, cache, self._clock())
-            )  # fmt: skip
+                f'{{"request_id": {_quote(request_id)}, "account_id": {account}, '
+                f'"method": {_quote(method)}, "route": {_quote(route)}, "status": {status!r}, '
+                f'"duration_ms": {duration_ms!r}, "queue_wait_ms": {queue_wait_ms!r}, '
+                f'"upstream_ms": {_number(upstream_ms)}, '
+                f'"upstream_attempts": {_number(upstream_attempts)}, "cache": {_quote(cache)}, '
+                f'"event": "request", "level": "info", "timestamp": "{self._clock()}"}}'
+            )
             return
         fields: EventDict = {
             "request_id": request_id,
@@ -286,28 +292,3 @@ _quote = json.encoder.encode_basestring_ascii  # what the JSON renderer quotes s
 
 def _number(value: float | None) -> str:
     return "null" if value is None else repr(value)  # json's own float and int text
-
-
-def access_json(
-    request_id: str,
-    account_id: str | None,
-    method: str,
-    route: str,
-    status: int,
-    duration_ms: float,
-    queue_wait_ms: float,
-    upstream_ms: float | None,
-    upstream_attempts: int | None,
-    cache: str,
-    timestamp: str,
-) -> str:
-    """The access line exactly as the JSON processors render it, fields in the same order."""
-    account = "null" if account_id is None else _quote(account_id)
-    return (
-        f'{{"request_id": {_quote(request_id)}, "account_id": {account}, '
-        f'"method": {_quote(method)}, "route": {_quote(route)}, "status": {status!r}, '
-        f'"duration_ms": {duration_ms!r}, "queue_wait_ms": {queue_wait_ms!r}, '
-        f'"upstream_ms": {_number(upstream_ms)}, '
-        f'"upstream_attempts": {_number(upstream_attempts)}, "cache": {_quote(cache)}, '
-        f'"event": "request", "level": "info", "timestamp": "{timestamp}"}}'
-    )

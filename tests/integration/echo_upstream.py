@@ -75,19 +75,19 @@ class Echo:
 
     async def stall_json(self, request: web.Request) -> web.StreamResponse:
         """A JSON head and half a body, then silence."""
-        await self._record(request)
-        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await resp.prepare(request)
-        await resp.write(b'{"users": [')
-        await asyncio.sleep(5)
-        return resp
+        return await self._stall(request, "application/json", b'{"users": [')
 
     async def stall_stream(self, request: web.Request) -> web.StreamResponse:
         """A streamed (non-JSON) body that stops after its first chunk."""
+        return await self._stall(request, "application/pdf", b"%PDF-1.7 first chunk")
+
+    async def _stall(
+        self, request: web.Request, content_type: str, first: bytes
+    ) -> web.StreamResponse:
         await self._record(request)
-        resp = web.StreamResponse(headers={"Content-Type": "application/pdf"})
+        resp = web.StreamResponse(headers={"Content-Type": content_type})
         await resp.prepare(request)
-        await resp.write(b"%PDF-1.7 first chunk")
+        await resp.write(first)
         await asyncio.sleep(5)
         return resp
 
