@@ -197,7 +197,7 @@ def rebase_interactions(
         }
         body = resp["body"]["string"]
         if isinstance(body, str):
-            body = rewrite_links(body.encode(), (old,), new).decode()
+            body = rewrite_links(body.encode(), ((old, new),)).decode()
         resp = {**resp, "headers": headers, "body": {"string": body}}
         out.append(with_length({"request": req, "response": resp}))
     return out

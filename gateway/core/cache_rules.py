@@ -196,7 +196,8 @@ def normal_prefix(prefix: str) -> str:
     p = prefix.strip()
     if p.startswith("/api/v2"):
         p = p[len("/api") :]
-    return canonical_path(p) if p else p
+    # A trailing slash is kept: "/v2/reports/" names what lies under it, as the admin wrote.
+    return canonical_path(p) if p and not p.endswith("/") else p
 
 
 def age_header(age: float) -> int:

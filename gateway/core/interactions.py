@@ -8,12 +8,12 @@ the upstream meant it (decoded, links pointing at the upstream, not at the gatew
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from multidict import CIMultiDict
 
-from gateway.core.links import rewrite_links, rewrite_url
+from gateway.core.links import Move, move_url, rewrite_links, rewrite_url
 
 Interaction = dict[str, Any]
 
@@ -68,7 +68,7 @@ def to_interaction(
 ) -> Interaction:
     """A recorded interaction; ``origin`` is the upstream the exchange went to and ``public`` the
     gateway's own origin, which the transport put into links and ``Location``: undone here."""
-    body = rewrite_links(response_body, (public,), origin)
+    body = rewrite_links(response_body, ((public, origin),))
     headers = header_lists(response_headers, _FRAMING)
     for name, values in headers.items():
         if name.lower() == "location":
@@ -98,7 +98,7 @@ def with_length(interaction: Interaction) -> Interaction:
 
 
 def reply_parts(
-    interaction: Interaction, origins: tuple[str, ...], public: str
+    interaction: Interaction, moves: Sequence[Move]
 ) -> tuple[int, str, CIMultiDict[str], bytes]:
     """(status, reason, headers, body) to answer a caller with a recorded response.
 
@@ -117,17 +117,9 @@ def reply_parts(
         if low in _FRAMING:
             continue
         for value in values:
-            headers.add(name, _public_url(value, origins, public) if low == "location" else value)
-    body = rewrite_links(_decoded(body, encoding), origins, public)
+            headers.add(name, move_url(value, moves) if low == "location" else value)
+    body = rewrite_links(_decoded(body, encoding), moves)
     return int(resp["status"]["code"]), str(resp["status"].get("message") or ""), headers, body
-
-
-def _public_url(url: str, origins: tuple[str, ...], public: str) -> str:
-    for origin in origins:
-        new = rewrite_url(url, origin, public)
-        if new != url:
-            return new
-    return url
 
 
 def _decoded(body: bytes, encoding: str) -> bytes:

@@ -8,7 +8,31 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
+
+# Where Harvest's own bodies point, whatever upstream URL the gateway was given: a mirror, a
+# test double or a recording of the real service still writes these hosts into its links.
+HARVEST_API = "https://api.harvestapp.com"
+HARVEST_ID = "https://id.getharvest.com"
+
+Move = tuple[str, str]  # (origin found in a URL, what replaces it)
+
+
+def public_moves(api: str, id_: str, public: str) -> tuple[Move, ...]:
+    """How upstream URLs map onto the gateway: API origins to ``public``, Harvest ID's to
+    ``public/id`` (where the gateway serves it). The configured upstreams come first."""
+    id_public = public + "/id"
+    return ((api, public), (id_, id_public), (HARVEST_API, public), (HARVEST_ID, id_public))
+
+
+def move_url(url: str, moves: Sequence[Move]) -> str:
+    """``url`` under the first move whose origin it starts with; otherwise unchanged."""
+    for old, new in moves:
+        moved = rewrite_url(url, old, new)
+        if moved != url:
+            return moved
+    return url
 
 
 def rewrite_url(url: str, upstream: str, public: str) -> str:
@@ -18,7 +42,7 @@ def rewrite_url(url: str, upstream: str, public: str) -> str:
     return url
 
 
-def rewrite_links(body: bytes, upstreams: tuple[str, ...], public: str) -> bytes:
+def rewrite_links(body: bytes, moves: Sequence[Move]) -> bytes:
     """Rewrite the absolute URLs found in a JSON body's top-level ``links`` object.
 
     Replacements are confined to the bytes of that object: a record elsewhere in the body that
@@ -40,12 +64,10 @@ def rewrite_links(body: bytes, upstreams: tuple[str, ...], public: str) -> bytes
     for value in links.values():
         if not isinstance(value, str):
             continue
-        for upstream in upstreams:
-            new = rewrite_url(value, upstream, public)
-            if new != value:
-                for old_enc, new_enc in _encodings(value, new):
-                    span = span.replace(old_enc, new_enc)
-                break
+        new = move_url(value, moves)
+        if new != value:
+            for old_enc, new_enc in _encodings(value, new):
+                span = span.replace(old_enc, new_enc)
     if span == text[start:end]:
         return body
     # UTF-8 round-trips exactly, so every byte outside the span is the upstream's own.

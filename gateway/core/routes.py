@@ -44,6 +44,7 @@ KNOWN_TEMPLATES: frozenset[str] = frozenset(
 )
 KNOWN_ID_TEMPLATES: frozenset[str] = frozenset({"/id/api/v2/oauth2/token", "/id/api/v2/accounts"})
 
+_ID_ON_API_HOST = (["oauth2", "token"], ["accounts"])
 _ID_SEGMENT = re.compile(r"^\d+$")
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_\-.~]+$")
 
@@ -87,6 +88,12 @@ def resolve(raw_path: str) -> Route:
     """
     segments = _clean_segments(raw_path)
     if segments[:2] == ["api", "v2"]:
+        if segments[2:] in _ID_ON_API_HOST:
+            # Harvest ID's two API calls, asked of the gateway as if it were id.getharvest.com
+            # (tap-harvest's token URL, moved to the gateway by a base-URL swap, takes this
+            # form). The API host has no such paths, so nothing of Harvest API's is shadowed.
+            path = "/" + "/".join(segments)
+            return Route(Upstream.ID, path, "/id" + path)
         segments = segments[1:]
     if segments and segments[0] == "v2":
         path = "/" + "/".join(segments)
@@ -103,6 +110,8 @@ def resolve(raw_path: str) -> Route:
 def template_of(path: str) -> str:
     """The route template of a normalised ``/v2`` path; unknown shapes share one label."""
     parts = path.split("/")
+    if len(parts) > 2 and not parts[-1]:  # a trailing slash: Rails serves the same route
+        parts.pop()
     if parts and parts[-1].endswith(".json"):
         parts[-1] = parts[-1][: -len(".json")]
     templ = "/".join("{id}" if _ID_SEGMENT.match(p) else p for p in parts)
@@ -110,7 +119,10 @@ def template_of(path: str) -> str:
 
 
 def canonical_path(path: str) -> str:
-    """The path used for cache keys and matching: ``.json`` suffix dropped (a Rails alias)."""
+    """The path used for cache keys and matching: a trailing slash and the ``.json`` suffix
+    dropped (Rails serves the same route for both)."""
+    if path.endswith("/") and len(path) > 1:
+        path = path[:-1]
     return path[: -len(".json")] if path.endswith(".json") else path
 
 

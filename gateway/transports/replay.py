@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.core.interactions import reply_parts
+from gateway.core.links import public_moves
 from gateway.core.matchers import MATCH_ON, Shape, shape_at, summary
 from gateway.core.matchers import Origin as MatchOrigin
 from gateway.core.record_mode import refusal_reason
@@ -83,7 +84,8 @@ class Player:
     def reply(self, played: Played, exchange: Exchange) -> Reply:
         o = self.origins
         public = exchange.public_origin or o.public
-        status, reason, headers, body = reply_parts(played.interaction, (o.api, o.id), public)
+        moves = public_moves(o.api, o.id, public)
+        status, reason, headers, body = reply_parts(played.interaction, moves)
         headers[REPLAY_HEADER] = "repeat" if played.repeated else "hit"
         headers["X-Gateway-Replay-Interaction"] = str(played.index)
         self.metrics.cassette_interactions.labels("replayed").inc()

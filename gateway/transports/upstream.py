@@ -11,7 +11,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.core.headers import named_by_connection
-from gateway.core.links import rewrite_links, rewrite_url
+from gateway.core.links import Move, move_url, public_moves, rewrite_links
 from gateway.core.routes import Upstream
 from gateway.errors import upstream_timeout, upstream_unavailable
 from gateway.model import Exchange, Reply
@@ -39,7 +39,7 @@ class UpstreamTransport:
     def __init__(self, config: UpstreamConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
-        self._origins = (config.api, config.id)
+        self._moves: dict[str, tuple[Move, ...]] = {}  # by public origin (one, or a few Hosts)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -109,13 +109,13 @@ class UpstreamTransport:
             [(k, v) for k, v in given.items() if k.lower() not in drop]
         )
         if "Location" in headers:
-            headers["Location"] = self._public(headers["Location"], public)
+            headers["Location"] = move_url(headers["Location"], self._moves_to(public))
         reply = Reply(status=resp.status, reason=resp.reason or "", headers=headers)
         length = resp.content_length
         json_like = "json" in resp.headers.get("Content-Type", "").lower()
         if json_like and (length is None or length <= self.config.max_buffered_json):
             body = await _read(resp)
-            reply.body = rewrite_links(body, self._origins, public)
+            reply.body = rewrite_links(body, self._moves_to(public))
             return reply
         if resp.method == "HEAD" or resp.status in (204, 304):
             reply.body = b""
@@ -125,12 +125,13 @@ class UpstreamTransport:
         reply.release = resp.release
         return reply
 
-    def _public(self, url: str, public: str) -> str:
-        for origin in self._origins:
-            new = rewrite_url(url, origin, public)
-            if new != url:
-                return new
-        return url
+    def _moves_to(self, public: str) -> tuple[Move, ...]:
+        moves = self._moves.get(public)
+        if moves is None:
+            if len(self._moves) >= 64:  # Hosts are the callers' to choose: stay bounded
+                self._moves.clear()
+            moves = self._moves[public] = public_moves(self.config.api, self.config.id, public)
+        return moves
 
 
 async def _read(resp: aiohttp.ClientResponse) -> bytes:

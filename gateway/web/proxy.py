@@ -30,12 +30,13 @@ from gateway.web.hits import UNSEEN, Plan, PlanMemo, shape_of
 from gateway.web.respond import error_response, json_response, send_reply
 
 # Never forwarded upstream: framing is aiohttp's job, X-Gateway-* talk to us, X-Forwarded-* are
-# rebuilt, cookies are not Harvest API's business. Accept-Encoding is forwarded, and where a
-# caller sent none the session asks for gzip itself (Harvest's JSON lists shrink about tenfold on
-# the long hop); it decodes whatever comes back, so callers always get identity bodies.
+# rebuilt, cookies are not Harvest API's business. Nor is the caller's Accept-Encoding: the
+# session asks for what it can decode (gzip, deflate; Harvest's JSON lists shrink about tenfold
+# on the long hop) and decodes it, so callers always get identity bodies. A caller's "br" or
+# "zstd", passed on, would fetch a body the gateway cannot read.
 _NOT_FORWARDED = frozenset(
     {"host", "content-length", "cookie", "x-forwarded-for",
-     "x-forwarded-proto", "x-forwarded-host", "forwarded"}
+     "x-forwarded-proto", "x-forwarded-host", "forwarded", "accept-encoding"}
 )  # fmt: skip
 Notes = dict[str, Any]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -1,7 +1,9 @@
 """Run the unmodified tap-harvest against a gateway: only its two hard-coded base URLs change.
 
-``python tap_harvest_runner.py GATEWAY_URL <tap-harvest arguments>``; runs in tap-harvest's own
-virtualenv (it pins its own requests), never imported by the test suite.
+``python tap_harvest_runner.py GATEWAY_URL ID_PREFIX <tap-harvest arguments>``; runs in
+tap-harvest's own virtualenv (it pins its own requests), never imported by the test suite.
+ID_PREFIX is where its Harvest ID calls go on the gateway: ``/id/api/v2``, or ``/api/v2`` (the
+plain host swap of https://id.getharvest.com/api/v2).
 """
 
 import sys
@@ -10,7 +12,7 @@ import tap_harvest
 import tap_harvest.client
 
 gateway = sys.argv.pop(1).rstrip("/")
-tap_harvest.client.REFRESH_URL = gateway + "/id/api/v2"
+tap_harvest.client.REFRESH_URL = gateway + sys.argv.pop(1)
 _init = tap_harvest.client.Client.__init__
 
 

@@ -34,10 +34,10 @@ def tap_python() -> Path:
     return exe
 
 
-async def run_tap(gateway: str, *args: str) -> str:
+async def run_tap(gateway: str, id_prefix: str, *args: str) -> str:
     runner = Path(__file__).with_name("tap_harvest_runner.py")
     proc = await asyncio.create_subprocess_exec(
-        str(tap_python()), str(runner), gateway, *args,
+        str(tap_python()), str(runner), gateway, id_prefix, *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), 120)
@@ -58,7 +58,9 @@ async def test_tap_harvest_syncs_through_the_gateway(start_gateway, tmp_path):
             "client_secret": OAUTH_CLIENT_SECRET, "start_date": "2000-01-01T00:00:00Z",
             "user_agent": "tap-harvest e2e (qa@example.com)",
         }))  # fmt: skip
-        catalog = json.loads(await run_tap(url, "--config", str(config), "--discover"))
+        # Its Harvest ID calls (token refresh, accounts) both ways the gateway serves them: the
+        # plain host swap of https://id.getharvest.com/api/v2, and the /id prefix.
+        catalog = json.loads(await run_tap(url, "/api/v2", "--config", str(config), "--discover"))
         for stream in catalog["streams"]:
             chosen = stream["tap_stream_id"] in STREAMS
             for entry in stream["metadata"]:
@@ -67,7 +69,8 @@ async def test_tap_harvest_syncs_through_the_gateway(start_gateway, tmp_path):
         catalog_file = tmp_path / "catalog.json"
         catalog_file.write_text(json.dumps(catalog))
 
-        out = await run_tap(url, "--config", str(config), "--catalog", str(catalog_file))
+        out = await run_tap(url, "/id/api/v2", "--config", str(config), "--catalog",
+                            str(catalog_file))  # fmt: skip
     finally:
         await upstream.close()
 

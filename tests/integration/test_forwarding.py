@@ -129,6 +129,18 @@ async def test_gzip_upstream_is_decoded_consistently(gw, echo):
     assert len(json.loads(raw)["users"]) == 200
 
 
+async def test_upstream_is_asked_only_for_encodings_the_gateway_decodes(gw, echo):
+    # Node clients ask for br; Harvest's CDN would answer it, and aiohttp (without brotli)
+    # could not decode it: a 502 for a request that works without the gateway.
+    asked = {**H, "Accept-Encoding": "gzip, deflate, br, zstd"}
+    async with gw.get("/v2/gzip", headers=asked) as resp:
+        assert resp.status == 200
+        assert "Content-Encoding" not in resp.headers
+        assert len(json.loads(await resp.read())["users"]) == 200
+    sent = seen_headers(echo.seen[-1])["accept-encoding"]
+    assert {token.strip() for token in sent.split(",")} == {"gzip", "deflate"}
+
+
 async def test_no_accept_encoding_compresses_the_hop_and_sends_identity(gw, echo):
     async with gw.get("/v2/gzip", headers=H, skip_auto_headers=("Accept-Encoding",)) as resp:
         assert resp.status == 200

@@ -170,3 +170,25 @@ async def test_oauth_refresh_and_accounts_via_id_prefix(harvest):
     ) as r:
         assert r.status == 200
         assert (await r.json())["accounts"][0]["id"]
+
+
+async def test_links_naming_harvests_own_host_lead_back_to_the_gateway(
+    start_simulator, start_gateway
+):
+    # An upstream at a loopback address (a mirror, a test double) that writes Harvest's real
+    # host into links and Location, as the recordings of api.harvestapp.com do.
+    origin, _ = await start_simulator(SimConfig(public_base="https://api.harvestapp.com"))
+    url, _ = await start_gateway(Settings(upstream=origin, id_upstream=origin))
+    headers = headers_for(ADMIN_TOKEN_1, ACCOUNT_ID_1)
+    async with aiohttp.ClientSession(base_url=url) as session:
+        async with session.get("/v2/clients?per_page=1", headers=headers) as resp:
+            nxt = (await resp.json())["links"]["next"]
+        assert nxt.startswith(url + "/v2/clients?"), nxt
+        async with session.get(nxt, headers=headers) as resp:
+            assert resp.status == 200
+        async with session.post("/v2/clients", json={"name": "Links Ltd"}, headers=headers) as r:
+            assert r.status == 201
+            location = r.headers["Location"]
+        assert location.startswith(url + "/api/v2/clients/"), location
+        async with session.get(location, headers=headers) as r:
+            assert (await r.json())["name"] == "Links Ltd"

@@ -179,7 +179,7 @@ def test_recorded_form_restores_upstream_links_and_replays_with_public_ones():
     assert f"{API}/v2/clients?page=2" in raw["response"]["body"]["string"]
     assert raw["response"]["headers"]["Location"] == [f"{API}/v2/clients/1"]
     assert raw["response"]["headers"]["Content-Length"] == [str(len(body) + len(API) - 9)]
-    status, reason, headers, out = reply_parts(raw, (API,), "http://gw2")
+    status, reason, headers, out = reply_parts(raw, ((API, "http://gw2"),))
     assert (status, reason) == (200, "OK")
     assert headers["Location"] == "http://gw2/v2/clients/1"
     assert "Content-Length" not in headers
@@ -197,6 +197,6 @@ def test_gzip_bodies_from_httpx_cassettes_are_served_decoded():
             "status": {"code": 200, "message": "OK"},
         },
     }
-    _, _, headers, body = reply_parts(raw, (API,), "http://gw")
+    _, _, headers, body = reply_parts(raw, ((API, "http://gw"),))
     assert body == b'{"a":1}'
     assert "content-encoding" not in headers

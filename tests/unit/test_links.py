@@ -1,9 +1,10 @@
 import json
 
-from gateway.core.links import rewrite_links, rewrite_url
+from gateway.core.links import public_moves, rewrite_links, rewrite_url
 
 UP = ("https://api.harvestapp.com", "https://id.getharvest.com")
 PUB = "http://gw.internal:8080"
+MOVES = tuple((origin, PUB) for origin in UP)
 
 
 def test_rewrite_url_only_touches_the_upstream_origin():
@@ -19,7 +20,7 @@ def test_links_are_rewritten_and_the_rest_is_byte_identical():
         b'"next":"https://api.harvestapp.com/v2/time_entries?page=2&per_page=2",'
         b'"previous":null,"last":"https://api.harvestapp.com/v2/time_entries?page=9&per_page=2"}}'
     )
-    out = rewrite_links(body, UP, PUB)
+    out = rewrite_links(body, MOVES)
     doc = json.loads(out)
     assert doc["links"]["next"] == PUB + "/v2/time_entries?page=2&per_page=2"
     assert doc["links"]["previous"] is None
@@ -30,13 +31,13 @@ def test_links_are_rewritten_and_the_rest_is_byte_identical():
 
 def test_escaped_slashes_are_handled():
     body = b'{"links":{"next":"https:\\/\\/api.harvestapp.com\\/v2\\/users?page=2"}}'
-    assert json.loads(rewrite_links(body, UP, PUB))["links"]["next"] == PUB + "/v2/users?page=2"
+    assert json.loads(rewrite_links(body, MOVES))["links"]["next"] == PUB + "/v2/users?page=2"
 
 
 def test_non_json_or_linkless_bodies_pass_through():
-    assert rewrite_links(b"not json", UP, PUB) == b"not json"
-    assert rewrite_links(b'{"links": 5}', UP, PUB) == b'{"links": 5}'
-    assert rewrite_links(b"[1,2]", UP, PUB) == b"[1,2]"
+    assert rewrite_links(b"not json", MOVES) == b"not json"
+    assert rewrite_links(b'{"links": 5}', MOVES) == b'{"links": 5}'
+    assert rewrite_links(b"[1,2]", MOVES) == b"[1,2]"
 
 
 def test_a_record_quoting_a_link_url_is_left_alone():
@@ -46,7 +47,21 @@ def test_a_record_quoting_a_link_url_is_left_alone():
     body = (
         '{"time_entries": [{"notes": "' + url + '"}], "links": {"next": "' + url + '"}}'
     ).encode()
-    out = rewrite_links(body, ("https://api.harvestapp.com",), "http://gw")
+    out = rewrite_links(body, (("https://api.harvestapp.com", "http://gw"),))
     assert out == body.replace(
         b'"links": {"next": "https://api.harvestapp.com', b'"links": {"next": "http://gw'
     )
+
+
+def test_harvests_own_hosts_are_rewritten_whatever_the_configured_upstream():
+    # A mirror or test double at a loopback address still writes Harvest's hosts into links.
+    moves = public_moves("http://127.0.0.1:9", "http://127.0.0.1:10", PUB)
+    body = (
+        b'{"links":{"next":"https://api.harvestapp.com/v2/users?page=2",'
+        b'"accounts":"https://id.getharvest.com/api/v2/accounts",'
+        b'"local":"http://127.0.0.1:9/v2/users?page=3"}}'
+    )
+    links = json.loads(rewrite_links(body, moves))["links"]
+    assert links["next"] == PUB + "/v2/users?page=2"
+    assert links["accounts"] == PUB + "/id/api/v2/accounts"  # where the gateway serves Harvest ID
+    assert links["local"] == PUB + "/v2/users?page=3"

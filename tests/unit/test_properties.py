@@ -185,7 +185,7 @@ def documents(draw):
                "links": {"next": "https://api.example/v2/users?page=2"}}))  # fmt: skip
 def test_rewrite_links_changes_nothing_outside_links(doc):
     body, original = doc
-    out = rewrite_links(body, (UPSTREAM, ID_UPSTREAM), PUBLIC)
+    out = rewrite_links(body, ((UPSTREAM, PUBLIC), (ID_UPSTREAM, PUBLIC + "/id")))
     rewritten = json.loads(out)
     assert rewritten["items"] == original["items"]
     for name, value in original["links"].items():

@@ -9,7 +9,9 @@ from gateway.core.routes import RouteError, Upstream, canonical_path, is_report,
         ("/v2/users/me", "/v2/users/me", "/v2/users/me"),
         ("/api/v2/users/me", "/v2/users/me", "/v2/users/me"),
         ("/v2/time_entries/123", "/v2/time_entries/123", "/v2/time_entries/{id}"),
-        ("/api/v2/clients/9/", "/v2/clients/9/", "/v2/{unknown}"),
+        ("/api/v2/clients/9/", "/v2/clients/9/", "/v2/clients/{id}"),
+        # A trailing slash is the same Rails route: a report keeps its (reports) quota.
+        ("/v2/reports/time/clients/", "/v2/reports/time/clients/", "/v2/reports/time/clients"),
         ("/v2/users/me.json", "/v2/users/me.json", "/v2/users/me"),
         ("/v2/projects/1/user_assignments/2", "/v2/projects/1/user_assignments/2",
          "/v2/projects/{id}/user_assignments/{id}"),
@@ -29,6 +31,17 @@ def test_id_prefix_goes_to_harvest_id_without_the_prefix():
     assert route.path == "/api/v2/oauth2/token"
     assert route.template == "/id/api/v2/oauth2/token"
     assert resolve("/id/api/v2/else").template == "/id/{unknown}"
+
+
+@pytest.mark.parametrize("raw", ["/api/v2/oauth2/token", "/api/v2/accounts"])
+def test_harvest_ids_api_calls_asked_of_the_api_prefix_go_to_harvest_id(raw):
+    # tap-harvest's token URL is https://id.getharvest.com/api/v2: a base-URL swap to the
+    # gateway makes it {gateway}/api/v2/oauth2/token, a path the API host does not have.
+    route = resolve(raw)
+    assert route.upstream is Upstream.ID
+    assert route.path == raw
+    assert route.template == "/id" + raw
+    assert resolve("/api/v2/accounts/1").upstream is Upstream.API  # only those two paths
 
 
 @pytest.mark.parametrize("raw", ["/id/anything/else", "/id/", "/id/api/v2", "/id/api/v2/"])
@@ -72,3 +85,8 @@ def test_reports_are_recognised_on_both_prefixes():
 def test_canonical_path_drops_json_suffix():
     assert canonical_path("/v2/users/me.json") == "/v2/users/me"
     assert canonical_path("/v2/users/me") == "/v2/users/me"
+
+
+def test_canonical_path_drops_a_trailing_slash():
+    assert canonical_path("/v2/users/me/") == "/v2/users/me"
+    assert canonical_path("/v2/users/me/project_assignments/") == "/v2/users/me/project_assignments"
