@@ -339,10 +339,9 @@ class Admission:
                 retry_after=blocked_for,
                 reason="upstream_rate_limited",
             )
-        # It keeps its place in line (same ticket) and time to wait out the block.
-        waiter.deadline = max(
-            waiter.deadline, self.clock.monotonic() + blocked_for + waiter.max_wait
-        )
+        # It keeps its place in line (same ticket) and its deadline: the caller's maximum wait
+        # counts from its arrival, so a block longer than what is left of it ends in a 503
+        # with the block's Retry-After, not in a wait the caller never agreed to.
 
     async def block(self, account: str, retry_after: float | None) -> float:
         """Block the account everywhere and move this replica's queued slots behind the block."""

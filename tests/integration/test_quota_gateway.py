@@ -106,6 +106,27 @@ async def test_a_wait_over_the_maximum_is_503_with_retry_after(
         assert status["store"] == {"ok": True, "detail": "in-process"}
 
 
+async def test_a_429_block_longer_than_the_maximum_wait_is_a_prompt_503(
+    start_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    # Harvest blocks the account for 30 s; the caller agreed to wait 1 s at most. It gets a 503
+    # saying when to come back as soon as that is known, not a 31 s wait.
+    async with simulator(SimConfig(general_limit=100, general_window=30.0)) as (sim, sim_url):
+        sim.faults.add("429", path_prefix="/v2/users/me")
+        policy = policy_file(tmp_path, limit=100, window=30.0, max_wait=60.0)
+        url, _ = await start_gateway(Settings(upstream=sim_url, policy=policy))
+        h1 = {**caller_headers(ADMIN_TOKEN_1, ACCOUNT_ID_1), "X-Gateway-Max-Wait": "1"}
+        started = time.monotonic()
+        async with aiohttp.ClientSession() as session:
+            status, headers = await fetch(session, f"{url}/v2/users/me", h1)
+        elapsed = time.monotonic() - started
+    assert status == 503
+    assert elapsed < 5
+    assert int(headers["Retry-After"]) >= 25  # the block's end
+    assert sim.count(status=429) == 1
+    assert len(sim.log) == 1  # not sent again: the block outlasts the caller's wait
+
+
 async def test_id_routes_bypass_the_quota(start_gateway: GatewayFactory, tmp_path: Path) -> None:
     async with simulator(SimConfig(general_limit=1, general_window=10.0)) as (_, sim_url):
         policy = policy_file(tmp_path, limit=1, window=10.0, max_wait=0.0)
