@@ -301,6 +301,8 @@ class ProxyHandler:
             except GatewayError as exc:
                 resp: web.StreamResponse = error_response(exc)
                 resp.headers["X-Request-Id"] = request_id
+                if exchange is not None:  # it reached the pipeline: say what the cache did
+                    resp.headers["X-Cache"] = str(exchange.notes.get("cache", "BYPASS"))
                 if exc.status in (502, 504):
                     metrics.upstream_errors.labels(exc.code).inc()
             else:
@@ -371,10 +373,11 @@ def decorate(h: CIMultiDict[str], notes: Notes, request_id: str) -> None:
     h["X-Gateway-Queue-Wait"] = str(notes.get("queue_wait_ms", 0))
     if notes.get("upstream_attempts", 1) > 1:  # sent again after a transient failure
         h["X-Gateway-Upstream-Attempts"] = str(notes["upstream_attempts"])
-    if "cache" in notes:
-        h["X-Cache"] = str(notes["cache"])
-        if "age" in notes:
-            h["Age"] = str(notes["age"])
+    # Every proxied answer says what the cache did: BYPASS where no cache stage looked (writes,
+    # Harvest ID, record and replay modes, a policy without cache rules).
+    h["X-Cache"] = str(notes.get("cache", "BYPASS"))
+    if "age" in notes:
+        h["Age"] = str(notes["age"])
 
 
 def not_found(path: str) -> web.Response:

@@ -251,6 +251,7 @@ async def test_a_json_body_that_stalls_is_a_json_504_within_the_read_timeout(ech
     async with aiohttp.ClientSession() as s, s.get(url + "/v2/stall-json", headers=H) as resp:
         assert resp.status == 504
         assert (await resp.json())["error"] == "upstream_timeout"
+        assert resp.headers["X-Cache"] == "BYPASS"  # its own answers say so too (echo: no rule)
     assert time.monotonic() - started < 2.0
 
 
@@ -318,3 +319,10 @@ async def test_without_public_url_links_follow_the_callers_host(echo, start_gate
         # A Host that is no host name falls back to the listen address.
         async with s.get(url + "/v2/links", headers={**H, "Host": "bad host/x"}) as resp:
             assert (await resp.json())["links"]["next"].startswith(url + "/v2/links?")
+
+
+async def test_every_proxied_answer_says_what_the_cache_did(gw, echo):
+    async with gw.post("/v2/echo", json={"a": 1}, headers=H) as resp:
+        assert resp.headers["X-Cache"] == "BYPASS"  # a write
+    async with gw.get("/id/api/v2/accounts", headers=H) as resp:
+        assert resp.headers["X-Cache"] == "BYPASS"  # Harvest ID is never cached

@@ -112,7 +112,7 @@ async def test_patch_then_get_sees_the_new_data(start_gateway, upstream, http):
         base + item, json={"notes": "changed by test"}, headers=headers_for(ADMIN_TOKEN_1, A1)
     ) as r:
         assert r.status == 200
-        assert "X-Cache" not in r.headers
+        assert r.headers["X-Cache"] == "BYPASS"  # a write: no cache stage looked
     for path in (item, "/v2/time_entries", report):
         _, h, body = await get(http, base, path, ADMIN_TOKEN_1, A1)
         assert h["X-Cache"] == "MISS", path
