@@ -43,6 +43,16 @@ def upstream_timeout(description: str) -> GatewayError:
     return GatewayError(504, "upstream_timeout", description)
 
 
+def upstream_rate_limited(retry_after: float) -> GatewayError:
+    """The 503 that stands in for a Harvest 429 the gateway cannot wait out for its caller
+    (no quota queue on the route, or a recorded 429 in replay): callers never see a 429."""
+    return quota_exhausted(
+        "Harvest answered 429 (rate limited); try again after Retry-After.",
+        retry_after=retry_after,
+        reason="upstream_rate_limited",
+    )
+
+
 def quota_exhausted(description: str, retry_after: float, **detail: Any) -> GatewayError:
     seconds = max(1, int(retry_after + 0.999))
     return GatewayError(

@@ -26,7 +26,7 @@ from gateway.clock import Clock
 from gateway.core.fairness import DEFAULT_PRIORITY, FairQueue, Ticket, parse_priority, unserved
 from gateway.core.quota import Limit, parse_retry_after
 from gateway.core.routes import Upstream
-from gateway.errors import GatewayError, bad_request, quota_exhausted
+from gateway.errors import GatewayError, bad_request, quota_exhausted, upstream_rate_limited
 from gateway.model import CallNext, Exchange, Reply
 from gateway.policy.schema import Policy
 from gateway.stores.quota import QuotaStore
@@ -94,11 +94,12 @@ class Admission:
     async def __call__(self, exchange: Exchange, call_next: CallNext) -> Reply:
         account = exchange.account_id
         if account is None or exchange.route.upstream is not Upstream.API:
-            return await call_next(exchange)  # Harvest ID's endpoints have no account quota
+            # Harvest ID's endpoints have no account quota
+            return await self._unmetered(exchange, call_next)
         priority, max_wait = self._caller_options(exchange)
         limits = self.limits_for(exchange.method, exchange.route.template, priority)
         if not limits:
-            return await call_next(exchange)
+            return await self._unmetered(exchange, call_next)
         lane = self._lane(account, limits)
         started = self.clock.monotonic()
         self.seen[account] = started
@@ -125,6 +126,19 @@ class Admission:
             self._forget_old_accounts()
             if self.blocked:
                 self._update_blocked_gauge()
+
+    async def _unmetered(self, exchange: Exchange, call_next: CallNext) -> Reply:
+        """Sent without a quota slot; a 429 still never reaches the caller (there is no queue
+        to wait in here): it becomes a 503 saying when to come back."""
+        reply = await call_next(exchange)
+        if reply.status != 429:
+            return reply
+        await reply.read()  # frees the upstream connection
+        self.metrics.rejections.labels("upstream_rate_limited").inc()
+        retry_after = parse_retry_after(reply.headers.get("Retry-After"), self.clock.wall())
+        raise upstream_rate_limited(
+            self.rules.default_penalty if retry_after is None else retry_after
+        )
 
     def limits_for(self, method: str, template: str, priority: str) -> tuple[Limit, ...]:
         which = (method, template, priority)  # templates and priorities are bounded sets

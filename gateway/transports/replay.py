@@ -8,6 +8,7 @@ deterministic), while it stays an ordinary 5xx that every HTTP client reads.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,10 @@ from gateway.core.interactions import reply_parts
 from gateway.core.links import public_moves
 from gateway.core.matchers import MATCH_ON, Shape, shape_at, summary
 from gateway.core.matchers import Origin as MatchOrigin
+from gateway.core.quota import parse_retry_after
 from gateway.core.record_mode import refusal_reason
 from gateway.core.routes import Upstream
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, upstream_rate_limited
 from gateway.model import Exchange, Reply
 from gateway.settings import RecordMode
 from gateway.stores.cassette_files import CassetteNameError
@@ -145,8 +147,9 @@ def _request_line(interaction: dict[str, Any]) -> str:
 class ReplayTransport:
     """The terminal step in replay mode: cassettes only, never the network."""
 
-    def __init__(self, player: Player) -> None:
+    def __init__(self, player: Player, *, penalty: float = 15.0) -> None:
         self.player = player
+        self.penalty = penalty  # seconds to come back after a recorded 429 without Retry-After
 
     async def handle(self, exchange: Exchange) -> Reply:
         cassette = await self.player.cassette(exchange)
@@ -154,7 +157,11 @@ class ReplayTransport:
         played = cassette.play(shape, repeat_last=self.player.repeat_last)
         if played is None:
             raise self.player.miss(exchange, cassette, shape, None)
-        return self.player.reply(played, exchange)
+        reply = self.player.reply(played, exchange)
+        if reply.status == 429:  # a recording of Harvest's throttle: callers never see 429
+            retry_after = parse_retry_after(reply.headers.get("Retry-After"), time.time())
+            raise upstream_rate_limited(self.penalty if retry_after is None else retry_after)
+        return reply
 
     async def aclose(self) -> None:
         """Nothing to close: the app's lifecycle closes the cassette library (its writers)."""

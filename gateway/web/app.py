@@ -93,7 +93,8 @@ def create_app(
     stops: list[Hook] = [cache.aclose, library.aclose]  # the library finishes pending writes
 
     if settings.mode is Mode.REPLAY:
-        stages = Stages(transport=ReplayTransport(player))  # no session: never a socket
+        # no session: never a socket
+        stages = Stages(transport=ReplayTransport(player, penalty=policy.queue.default_penalty))
         app[keys.READY_CHECKS].append(("cassettes", _dir_check(library.root)))
     else:
         upstream = UpstreamTransport(_upstream_config(settings))

@@ -128,7 +128,7 @@ async def test_a_429_block_longer_than_the_maximum_wait_is_a_prompt_503(
 
 
 async def test_id_routes_bypass_the_quota(start_gateway: GatewayFactory, tmp_path: Path) -> None:
-    async with simulator(SimConfig(general_limit=1, general_window=10.0)) as (_, sim_url):
+    async with simulator(SimConfig(general_limit=1, general_window=10.0)) as (sim, sim_url):
         policy = policy_file(tmp_path, limit=1, window=10.0, max_wait=0.0)
         url, _ = await start_gateway(Settings(upstream=sim_url, id_upstream=sim_url, policy=policy))
         h1 = caller_headers(ADMIN_TOKEN_1, ACCOUNT_ID_1)
@@ -137,3 +137,8 @@ async def test_id_routes_bypass_the_quota(start_gateway: GatewayFactory, tmp_pat
                 status, headers = await fetch(session, f"{url}/id/api/v2/accounts", h1)
                 assert status == 200
                 assert headers["X-Gateway-Queue-Wait"] == "0"
+            # No queue to wait in there, but a 429 still never reaches the caller.
+            sim.faults.add("429", path_prefix="/api/v2/accounts")
+            status, headers = await fetch(session, f"{url}/id/api/v2/accounts", h1)
+            assert status == 503
+            assert int(headers["Retry-After"]) >= 10  # the simulator's window

@@ -395,3 +395,25 @@ async def test_an_absorbed_429_never_reaches_the_cassette(start_gateway, tmp_pat
     doc = yaml.safe_load((tmp_path / "session.yaml").read_text())
     statuses = [i["response"]["status"]["code"] for i in doc["interactions"]]
     assert statuses == [200]  # ...but only what the caller saw is on tape
+
+
+async def test_a_recorded_429_replays_as_a_503(start_gateway, tmp_path):
+    # A cassette recorded straight from Harvest (not through the gateway) may hold its throttle;
+    # replayed, it is what the gateway would have answered: callers never see a 429.
+    upstream = "http://127.0.0.1:9"
+    throttled = {
+        "request": {"body": None, "headers": {}, "method": "GET", "uri": upstream + "/v2/users/me"},
+        "response": {
+            "body": {"string": ""},
+            "headers": {"Content-Type": ["text/html"], "Retry-After": ["7"]},
+            "status": {"code": 429, "message": "Too Many Requests"},
+        },
+    }
+    (tmp_path / "session.yaml").write_text(
+        yaml.safe_dump({"version": 1, "interactions": [throttled]})
+    )
+    base, _ = await start_gateway(settings_for(Mode.REPLAY, upstream, tmp_path))
+    async with aiohttp.ClientSession(headers=H1) as http, http.get(f"{base}/v2/users/me") as r:
+        assert r.status == 503
+        assert r.headers["Retry-After"] == "7"
+        assert (await r.json())["reason"] == "upstream_rate_limited"
