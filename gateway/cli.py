@@ -5,16 +5,27 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
+from typing import TypeVar
 
 from gateway import cli_cassettes
 from gateway.core.credentials import hash_key
 from gateway.credentials_file import CredentialsError
 from gateway.policy.load import PolicyError
-from gateway.settings import AccessLog, LogFormat, Mode, RecordMode, Settings, env_defaults
+from gateway.settings import (
+    ENV_PREFIX,
+    AccessLog,
+    LogFormat,
+    Mode,
+    RecordMode,
+    Settings,
+    env_defaults,
+)
 from gateway.web.app import create_app, resolve_policy
 from gateway.web.workers import run_server, run_workers, workers_problem
 
 Command = Callable[[argparse.Namespace], int]
+E = TypeVar("E", bound=Enum)
 
 
 def _serve_parser(
@@ -23,7 +34,9 @@ def _serve_parser(
     p = sub.add_parser("serve", help="run the gateway")
     d = Settings()
     p.add_argument("--host", default=env.get("host", d.host))
-    p.add_argument("--port", type=int, default=int(env.get("port", d.port)))
+    # A value from the environment is given to argparse as text: it converts it like a flag's,
+    # and a bad one is a clean usage error of the subcommand that runs, not a traceback.
+    p.add_argument("--port", type=int, default=env.get("port", d.port))
     p.add_argument("--upstream", default=env.get("upstream", d.upstream))
     p.add_argument("--id-upstream", default=env.get("id_upstream", d.id_upstream))
     p.add_argument("--public-url", default=env.get("public_url"))
@@ -37,9 +50,8 @@ def _serve_parser(
     p.add_argument("--cassette-dir", default=env.get("cassette_dir", d.cassette_dir))
     p.add_argument("--cassette", default=env.get("cassette", d.cassette))
     p.add_argument("--redis-url", default=env.get("redis_url") or None)
-    env_quota = [q for q in env.get("quota", "").split(",") if q.strip()]
     p.add_argument("--quota", action="append", default=None, metavar="NAME=N/W")
-    p.set_defaults(env_quota=env_quota)
+    p.set_defaults(env_quota=_env_quota(env))
     p.add_argument(
         "--log-format",
         choices=[f.value for f in LogFormat],
@@ -55,13 +67,13 @@ def _serve_parser(
     p.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=float(env.get("shutdown_timeout", d.shutdown_timeout)),
+        default=env.get("shutdown_timeout", d.shutdown_timeout),
     )
     _limit_args(p, env, d)
     p.add_argument(
         "--workers",
         type=int,
-        default=int(env.get("workers", d.workers)),
+        default=env.get("workers", d.workers),
         help="worker processes sharing the port (needs --redis-url; proxy mode)",
     )
     p.add_argument(
@@ -97,11 +109,26 @@ def _limit_args(p: argparse.ArgumentParser, env: dict[str, str], d: Settings) ->
         ("upstream-wait", float, "seconds to wait for a free upstream connection"),
     ):
         name = flag.replace("-", "_")
-        p.add_argument(f"--{flag}", type=kind, default=kind(env.get(name, getattr(d, name))),
+        p.add_argument(f"--{flag}", type=kind, default=env.get(name, getattr(d, name)),
                        help=help_)  # fmt: skip
 
 
+def _member(kind: type[E], value: str, option: str) -> E:
+    """A choice from the environment (argparse checks only the flags' own)."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in kind)
+        env = ENV_PREFIX + option.removeprefix("--").replace("-", "_").upper()
+        raise ValueError(f"{option} / {env}: {value!r} is not one of {allowed}") from None
+
+
+def _env_quota(env: dict[str, str]) -> list[str]:
+    return [q.strip() for q in env.get("quota", "").split(",") if q.strip()]
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Raises ``ValueError`` naming the option when an environment value is not a choice."""
     return Settings(
         host=args.host,
         port=args.port,
@@ -109,14 +136,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         id_upstream=args.id_upstream,
         public_url=args.public_url,
         policy=args.policy,
-        mode=Mode(args.mode),
-        record_mode=RecordMode(args.record_mode),
+        mode=_member(Mode, args.mode, "--mode"),
+        record_mode=_member(RecordMode, args.record_mode, "--record-mode"),
         cassette_dir=args.cassette_dir,
         cassette=args.cassette,
         redis_url=args.redis_url,
         quota=tuple(args.quota if args.quota is not None else args.env_quota),
-        log_format=LogFormat(args.log_format),
-        access_log=AccessLog(args.access_log),
+        log_format=_member(LogFormat, args.log_format, "--log-format"),
+        access_log=_member(AccessLog, args.access_log, "--access-log"),
         admin_token=args.admin_token,
         shutdown_timeout=args.shutdown_timeout,
         replay_repeat_last=args.replay_repeat_last,
@@ -135,7 +162,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"harvest-gateway: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     problem = workers_problem(settings)
     try:
         if problem:
@@ -162,7 +193,8 @@ def cmd_hash_key(args: argparse.Namespace) -> int:
 
 def cmd_check_policy(args: argparse.Namespace) -> int:
     try:
-        policy = resolve_policy(Settings(policy=args.policy, quota=tuple(args.quota or ())))
+        quota = tuple(args.quota if args.quota is not None else args.env_quota)
+        policy = resolve_policy(Settings(policy=args.policy, quota=quota))
     except PolicyError as exc:
         print(f"invalid: {exc}", file=sys.stderr)  # noqa: T201
         return 1
@@ -179,6 +211,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     p = sub.add_parser("check-policy", help="validate a policy file and print its quotas")
     p.add_argument("--policy", default=env.get("policy"))
     p.add_argument("--quota", action="append", metavar="NAME=N/W")
+    p.set_defaults(env_quota=_env_quota(env))
     sub.add_parser("hash-key", help="read a caller key on stdin, print its SHA-256 digest")
     cli_cassettes.add_parser(sub, env)
     return parser

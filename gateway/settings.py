@@ -97,6 +97,11 @@ def process_environ() -> Mapping[str, str]:
 
 
 def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``HARVEST_GATEWAY_FOO_BAR`` → ``{"foo_bar": value}`` for every set variable."""
+    """``HARVEST_GATEWAY_FOO_BAR`` → ``{"foo_bar": value}`` for every variable set to something:
+    an empty one (``FOO=`` in a compose file) counts as unset, so the default applies."""
     env = os.environ if environ is None else environ
-    return {k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+    return {
+        k[len(ENV_PREFIX) :].lower(): v
+        for k, v in env.items()
+        if k.startswith(ENV_PREFIX) and v.strip()
+    }

@@ -1,0 +1,43 @@
+"""Settings from the environment: a bad value is a clear error of the command that uses it."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.cli import build_parser, cmd_check_policy, cmd_serve, settings_from_args
+
+
+def test_environment_values_are_converted_like_flags() -> None:
+    env = {"HARVEST_GATEWAY_PORT": "9001", "HARVEST_GATEWAY_CLIENT_TIMEOUT": "2.5"}
+    settings = settings_from_args(build_parser(env).parse_args(["serve"]))
+    assert (settings.port, settings.client_timeout) == (9001, 2.5)
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    env = {"HARVEST_GATEWAY_PORT": "", "HARVEST_GATEWAY_POLICY": " "}
+    args = build_parser(env).parse_args(["serve"])
+    settings = settings_from_args(args)
+    assert settings.port == 8080
+    assert settings.policy is None  # the shipped policy, not the path " "
+
+
+def test_a_bad_number_is_a_usage_error_of_serve_only(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser({"HARVEST_GATEWAY_PORT": "abc"})
+    parser.parse_args(["check-policy"])  # other commands do not read it
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["serve"])
+    assert exit_.value.code == 2
+    assert "--port: invalid int value: 'abc'" in capsys.readouterr().err
+
+
+def test_a_bad_choice_names_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser({"HARVEST_GATEWAY_MODE": "sometimes"}).parse_args(["serve"])
+    assert cmd_serve(args) == 2
+    err = capsys.readouterr().err
+    assert "HARVEST_GATEWAY_MODE: 'sometimes' is not one of proxy, record, replay" in err
+
+
+def test_check_policy_reads_the_quota_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser({"HARVEST_GATEWAY_QUOTA": "general=5/2s"}).parse_args(["check-policy"])
+    assert cmd_check_policy(args) == 0
+    assert "general=5/2s" in capsys.readouterr().out
