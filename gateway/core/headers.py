@@ -32,6 +32,11 @@ _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _INVALID_TOKEN = (
     "The access token provided is expired, revoked, malformed or invalid for other reasons."
 )
+# What Harvest's OAuth layer sends with that 401; clients that read the challenge get the same.
+INVALID_TOKEN_CHALLENGE = (
+    f'Bearer realm="Rack::OAuth2 Protected Resources", error="invalid_token", '
+    f'error_description="{_INVALID_TOKEN}"'
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,13 @@ from structlog.contextvars import bind_contextvars
 
 from gateway.clock import Clock, millis
 from gateway.core.credentials import Credentials, Grant, authorize
-from gateway.core.headers import Caller, Reject, check_api_request, named_by_connection
+from gateway.core.headers import (
+    INVALID_TOKEN_CHALLENGE,
+    Caller,
+    Reject,
+    check_api_request,
+    named_by_connection,
+)
 from gateway.core.routes import Route, RouteError, Upstream, resolve
 from gateway.errors import GatewayError
 from gateway.model import CallNext, Exchange, Reply
@@ -120,7 +126,12 @@ def rejected(metrics: Metrics, verdict: Reject) -> GatewayError:
     metrics.rejections.labels(verdict.error).inc()
     # Harvest's own 403 body is {"message": ...}; keep it beside ours for Harvest clients.
     detail = {"message": verdict.description} if verdict.status == 403 else {}
-    return GatewayError(verdict.status, verdict.error, verdict.description, detail=detail)
+    headers = (
+        {"WWW-Authenticate": INVALID_TOKEN_CHALLENGE} if verdict.error == "invalid_token" else {}
+    )
+    return GatewayError(
+        verdict.status, verdict.error, verdict.description, headers=headers, detail=detail
+    )
 
 
 _HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")

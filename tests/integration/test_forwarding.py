@@ -209,8 +209,11 @@ async def test_local_rejections_never_reach_upstream(
     async with gw.request(method, "/v2/time_entries", headers=headers, data=body) as resp:
         assert resp.status == status
         payload = await resp.json()
+        challenge = resp.headers.get("WWW-Authenticate", "")
     assert payload["error"] == error
     assert payload["error_description"]
+    # Harvest's 401 carries its OAuth challenge; so does the gateway's own.
+    assert challenge.startswith('Bearer realm="Rack::OAuth2') == (status == 401)
     assert echo.seen == []
 
 
