@@ -15,6 +15,7 @@ from gateway.core.cache_rules import (
     key_parts,
     normal_prefix,
     normal_query,
+    prefix_matches,
     storable,
     stored_headers,
 )
@@ -204,3 +205,25 @@ def test_callers_reaching_different_origins_never_share_an_entry():
 
     assert key("http://a.internal") != key("http://b.internal")
     assert key("http://a.internal") == key("http://a.internal")
+
+
+@pytest.mark.parametrize(
+    ("write", "cached"),
+    [
+        # an assignment changes every user's view of their projects, not only /users/me's
+        ("/v2/projects/1/user_assignments", "/v2/users/7/project_assignments"),
+        ("/v2/projects/1/user_assignments", "/v2/users/me/project_assignments"),
+        # an invoice made from tracked time marks those entries and expenses billed
+        ("/v2/invoices", "/v2/time_entries"),
+        ("/v2/invoices", "/v2/expenses/3"),
+        # renames: records embed the {id, name} of what they use
+        ("/v2/clients/5", "/v2/time_entries"),
+        ("/v2/clients/5", "/v2/contacts"),
+        ("/v2/projects/9", "/v2/time_entries"),
+        ("/v2/tasks/2", "/v2/time_entries"),
+        ("/v2/users/4", "/v2/time_entries"),
+        ("/v2/expense_categories/8", "/v2/expenses"),
+    ],
+)
+def test_the_shipped_policy_drops_what_a_write_makes_wrong(write: str, cached: str) -> None:
+    assert any(prefix_matches(p, cached) for p in invalidation_prefixes(RULES, write))
