@@ -127,6 +127,14 @@ def parse_retry_after(value: str | None, now_wall: float) -> float | None:
     return max(0.0, when.timestamp() - now_wall)
 
 
+def blamed(limits: Sequence[Limit]) -> tuple[Limit, ...]:
+    """The limit a 429 is put down to. Harvest does not say which it enforced, so it is the
+    scarcest of the request's limits: the longest window (a report's 15 min before the general
+    15 s), the first on a tie. A report's 429 then leaves other requests alone; had the general
+    limit been the one exceeded, the next general request's own 429 blocks that too."""
+    return (max(limits, key=lambda x: x.window),) if limits else ()
+
+
 def block_until(now: float, retry_after: float | None, penalty: float, current: float) -> float:
     """After a 429: never shorten an existing block; no header means the default penalty."""
     return max(current, now + (penalty if retry_after is None else max(retry_after, 0.0)))

@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import math
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ import structlog
 
 from gateway.clock import Clock
 from gateway.core.fairness import DEFAULT_PRIORITY, FairQueue, Ticket, parse_priority, unserved
-from gateway.core.quota import Limit, parse_retry_after
+from gateway.core.quota import Limit, blamed, parse_retry_after
 from gateway.core.routes import Upstream
 from gateway.errors import GatewayError, bad_request, quota_exhausted, upstream_rate_limited
 from gateway.model import CallNext, Exchange, Reply
@@ -335,7 +335,7 @@ class Admission:
     ) -> None:
         retry_after = parse_retry_after(reply.headers.get("Retry-After"), self.clock.wall())
         await reply.read()  # frees the upstream connection
-        blocked_for = await self.block(lane.account, retry_after)
+        blocked_for = await self.block(lane.account, retry_after, blamed(lane.limits))
         waiter.retries += 1
         self.metrics.reservations.labels("retried").inc()
         self.log.warning(
@@ -357,15 +357,20 @@ class Admission:
         # counts from its arrival, so a block longer than what is left of it ends in a 503
         # with the block's Retry-After, not in a wait the caller never agreed to.
 
-    async def block(self, account: str, retry_after: float | None) -> float:
-        """Block the account everywhere and move this replica's queued slots behind the block."""
-        seconds = await self.store.block(
-            account, self.all_limits, retry_after, self.rules.default_penalty
-        )
+    async def block(
+        self, account: str, retry_after: float | None, limits: Sequence[Limit] | None = None
+    ) -> float:
+        """Block ``limits`` of the account (all of them by default) on every replica, and move
+        this replica's queued slots that need them behind the block."""
+        limits = self.all_limits if limits is None else tuple(limits)
+        seconds = await self.store.block(account, limits, retry_after, self.rules.default_penalty)
         until = self.clock.monotonic() + seconds
         self.blocked[account] = max(self.blocked.get(account, 0.0), until)
         self._update_blocked_gauge()
+        names = {x.name for x in limits}
         for lane in [x for x in self.lanes.values() if x.account == account]:
+            if names.isdisjoint(x.name for x in lane.limits):
+                continue  # e.g. a report's block: the general lane goes on
             async with lane.lock:
                 # slots inside the block are void: give them back, reserve behind the block
                 void = [m for t, m in lane.slots if t < until]

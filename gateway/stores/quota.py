@@ -1,8 +1,9 @@
 """Where quota schedules live: the ``QuotaStore`` port and its in-process implementation.
 
-A store keeps, per account and limit, the log of reserved send times and the account's
-blocked-until time. All decisions are ``gateway.core.quota``'s; a store adds state and a clock.
-Times cross the port as *waits* (seconds from the store's now), so a store may use any clock.
+A store keeps, per account and limit, the log of reserved send times and a blocked-until time
+(a 429 blocks the limits it is blamed on; a request waits for every block among its limits).
+All decisions are ``gateway.core.quota``'s; a store adds state and a clock. Times cross the
+port as *waits* (seconds from the store's now), so a store may use any clock.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class QuotaStore(Protocol):
     async def block(
         self, account: str, limits: Sequence[Limit], retry_after: float | None, penalty: float
     ) -> float:
-        """Block the account after a 429; drop future slots inside the block. Returns its length."""
+        """Block ``limits`` of the account after a 429; drop their future slots inside the block.
+        Returns its length (an existing longer block on any of them is never shortened)."""
         ...
 
     async def status(self, account: str, limits: Sequence[Limit]) -> AccountStatus: ...
@@ -130,7 +132,7 @@ class InProcessQuotaStore:
         self.poll = poll
         self.max_flight = max_flight
         self._logs: dict[tuple[str, str], _Log] = {}
-        self._blocked: dict[str, float] = {}
+        self._blocked: dict[tuple[str, str], float] = {}  # (account, limit name) → until
 
     def _log(self, account: str, name: str) -> _Log:
         return self._logs.setdefault((account, name), _Log())
@@ -138,12 +140,16 @@ class InProcessQuotaStore:
     def _windows(self, limits: Sequence[Limit]) -> list[Limit]:
         return [Limit(x.name, x.limit, x.window + self.margin) for x in limits]
 
-    def blocked_until(self, account: str) -> float:
-        until = self._blocked.get(account, 0.0)
-        if until and until <= self.clock.monotonic():
-            del self._blocked[account]
-            return 0.0
-        return until
+    def blocked_until(self, account: str, limits: Sequence[Limit]) -> float:
+        """The latest block among ``limits`` (0 when none)."""
+        now, latest = self.clock.monotonic(), 0.0
+        for x in limits:
+            until = self._blocked.get((account, x.name), 0.0)
+            if until and until <= now:
+                del self._blocked[(account, x.name)]
+            else:
+                latest = max(latest, until)
+        return latest
 
     async def reserve(
         self, account: str, limits: Sequence[Limit], member: str, max_wait: float
@@ -157,7 +163,7 @@ class InProcessQuotaStore:
             [log.times for log in logs],
             windows,
             now=now,
-            blocked_until=self.blocked_until(account),
+            blocked_until=self.blocked_until(account, limits),
             max_wait=max_wait,
         )
         used = tuple(
@@ -181,14 +187,14 @@ class InProcessQuotaStore:
         return list(zip(log.times, log.members, strict=True)) if log else []
 
     def accounts(self) -> set[str]:
-        return {a for a, _ in self._logs} | set(self._blocked)
+        return {a for a, _ in self._logs} | {a for a, _ in self._blocked}
 
     async def claim(self, account: str, limits: Sequence[Limit], member: str) -> float | None:
         if not limits:
             return 0.0
         now = self.clock.monotonic()
         present = member in self._log(account, limits[0].name).members
-        if not present or self.blocked_until(account) > now:
+        if not present or self.blocked_until(account, limits) > now:
             await self.release(account, limits, member)
             return None
         delay = 0.0
@@ -243,14 +249,16 @@ class InProcessQuotaStore:
         self, account: str, limits: Sequence[Limit], retry_after: float | None, penalty: float
     ) -> float:
         now = self.clock.monotonic()
-        until = block_until(now, retry_after, penalty, self._blocked.get(account, 0.0))
-        self._blocked[account] = until
+        until = block_until(now, retry_after, penalty, self.blocked_until(account, limits))
+        self.set_block(account, limits, until)
         for x in limits:
             self._log(account, x.name).drop_between(now, until)
         return until - now
 
-    def set_block(self, account: str, until: float) -> None:
-        self._blocked[account] = max(self._blocked.get(account, 0.0), until)
+    def set_block(self, account: str, limits: Sequence[Limit], until: float) -> None:
+        for x in limits:
+            key = (account, x.name)
+            self._blocked[key] = max(self._blocked.get(key, 0.0), until)
 
     async def status(self, account: str, limits: Sequence[Limit]) -> AccountStatus:
         now = self.clock.monotonic()
@@ -260,7 +268,7 @@ class InProcessQuotaStore:
             used = window_use(log.times, now, w.window)
             reserved = len(log.times) - bisect.bisect_right(log.times, now)
             out.append(LimitStatus(x.name, x.limit, x.window, used, reserved))
-        return AccountStatus(tuple(out), max(0.0, self.blocked_until(account) - now))
+        return AccountStatus(tuple(out), max(0.0, self.blocked_until(account, limits) - now))
 
     async def aclose(self) -> None:
         self._logs.clear()

@@ -113,8 +113,8 @@ class FailoverQuotaStore:
         assert self._offset is not None
         now = self.clock.monotonic()
         for account in self.local.accounts():
-            blocked = self.local.blocked_until(account)
             for limit in self.all_limits:
+                blocked = self.local.blocked_until(account, [limit])
                 off = self._offset
                 entries = [(t + off, m) for t, m in self.local.entries(account, limit.name)]
                 sent = self.local.settled_entries(account, limit.name)
@@ -185,7 +185,7 @@ class FailoverQuotaStore:
             except REDIS_DOWN as exc:
                 self._degrade(exc)
             else:
-                self.local.set_block(account, self.clock.monotonic() + seconds)
+                self.local.set_block(account, limits, self.clock.monotonic() + seconds)
         return seconds
 
     async def status(self, account: str, limits: Sequence[Limit]) -> AccountStatus:

@@ -1,9 +1,10 @@
 """The quota schedule shared by every replica through Redis: one Lua script per decision.
 
 Keys are hash-tagged per account (``hgw:{<account>}:<limit>`` ZSETs of reserved send times,
-``hgw:{<account>}:blocked``), so every script touches one Redis Cluster slot. Times are integer
-microseconds of Redis's own clock (``TIME``): replicas never compare their clocks. The reserve
-script mirrors ``gateway.core.quota.earliest_slot`` step for step (tested differentially).
+``hgw:{<account>}:<limit>:blocked`` 429 blocks), so every script touches one Redis Cluster
+slot. Times are integer microseconds of Redis's own clock (``TIME``): replicas never compare
+their clocks. The reserve script mirrors ``gateway.core.quota.earliest_slot`` step for step
+(tested differentially).
 """
 
 from __future__ import annotations
@@ -37,15 +38,28 @@ local function clock(arg)
 end
 """
 
-# KEYS: one ZSET per limit, then the blocked key.
+# The latest block among KEYS[first .. first + n - 1] (0 when none).
+_BLOCKED = """
+local function blocked_until(first, n)
+  local latest = 0
+  for i = first, first + n - 1 do
+    local b = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if b > latest then latest = b end
+  end
+  return latest
+end
+"""
+
+# KEYS: one ZSET per limit, then one blocked key per limit.
 # ARGV: member, max_wait_us, now_us (0 = TIME), then limit, window_us (margin included) per ZSET.
 RESERVE = (
     _NOW
+    + _BLOCKED
     + """
-local n = #KEYS - 1
+local n = #KEYS / 2
 local now = clock(ARGV[3])
 local lower = now
-local blocked = tonumber(redis.call('GET', KEYS[n + 1]) or '0')
+local blocked = blocked_until(n + 1, n)
 if blocked > lower then lower = blocked end
 local lims = {}
 for i = 1, n do
@@ -88,17 +102,18 @@ return out
 """
 )
 
-# KEYS: n schedule ZSETs, blocked, n settled ZSETs, n in-flight ZSETs.
+# KEYS: n schedule ZSETs, n blocked keys, n settled ZSETs, n in-flight ZSETs.
 # ARGV: member, now_us, poll_us, max_flight_us, then limit, window_us (no margin) per limit.
 # {1} = send now (in flight from now); {2, delay_us} = wait, earlier requests reached Harvest
 # later than planned; {0} = slot gone or account blocked (dropped): reserve again.
 # Mirrors InProcessQuotaStore.claim and gateway.core.quota.claim_delay.
 CLAIM = (
     _NOW
+    + _BLOCKED
     + """
-local n = (#KEYS - 1) / 3
+local n = #KEYS / 4
 local now = clock(ARGV[2])
-local blocked = tonumber(redis.call('GET', KEYS[n + 1]) or '0')
+local blocked = blocked_until(n + 1, n)
 if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) or blocked > now then
   for i = 1, n do redis.call('ZREM', KEYS[i], ARGV[1]) end
   return {0, '0'}
@@ -106,7 +121,7 @@ end
 local delay = 0
 for i = 1, n do
   local cap, w = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
-  local settled, flight = KEYS[n + 1 + i], KEYS[2 * n + 1 + i]
+  local settled, flight = KEYS[2 * n + i], KEYS[3 * n + i]
   redis.call('ZREMRANGEBYSCORE', flight, '-inf', '(' .. fmt(now - tonumber(ARGV[4])))
   local raw = redis.call('ZRANGEBYSCORE', settled, '(' .. fmt(now - w), fmt(now), 'WITHSCORES')
   local s = {}
@@ -122,8 +137,8 @@ if delay > 0 then return {2, fmt(delay)} end
 for i = 1, n do
   local ttl = math.ceil(tonumber(ARGV[4]) / 1000) + 1000
   redis.call('ZADD', KEYS[i], 'XX', fmt(now), ARGV[1])
-  redis.call('ZADD', KEYS[2 * n + 1 + i], fmt(now), ARGV[1])
-  redis.call('PEXPIRE', KEYS[2 * n + 1 + i], ttl)
+  redis.call('ZADD', KEYS[3 * n + i], fmt(now), ARGV[1])
+  redis.call('PEXPIRE', KEYS[3 * n + i], ttl)
 end
 return {1, '0'}
 """
@@ -149,30 +164,33 @@ return 1
 """
 )
 
-# KEYS: ZSETs, blocked. ARGV: block_us, now_us. Returns the block left, in microseconds.
+# KEYS: ZSETs, then their blocked keys. ARGV: block_us, now_us. Returns the block left, in
+# microseconds (never shorter than one already on any of the limits).
 BLOCK = (
     _NOW
+    + _BLOCKED
     + """
-local n = #KEYS - 1
+local n = #KEYS / 2
 local now = clock(ARGV[2])
 local upto = now + tonumber(ARGV[1])
-local cur = tonumber(redis.call('GET', KEYS[n + 1]) or '0')
+local cur = blocked_until(n + 1, n)
 if cur > upto then upto = cur end
-redis.call('SET', KEYS[n + 1], fmt(upto), 'PX', math.ceil((upto - now) / 1000) + 1000)
 for i = 1, n do
+  redis.call('SET', KEYS[n + i], fmt(upto), 'PX', math.ceil((upto - now) / 1000) + 1000)
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '(' .. fmt(now), '(' .. fmt(upto))
 end
 return fmt(upto - now)
 """
 )
 
-# KEYS: ZSETs, blocked. ARGV: now_us, then window_us per ZSET.
+# KEYS: ZSETs, then their blocked keys. ARGV: now_us, then window_us per ZSET.
 STATUS = (
     _NOW
+    + _BLOCKED
     + """
-local n = #KEYS - 1
+local n = #KEYS / 2
 local now = clock(ARGV[1])
-local out = {fmt(now), redis.call('GET', KEYS[n + 1]) or '0'}
+local out = {fmt(now), fmt(blocked_until(n + 1, n))}
 for i = 1, n do
   local w = tonumber(ARGV[1 + i])
   out[#out + 1] = redis.call('ZCOUNT', KEYS[i], '(' .. fmt(now - w), fmt(now))
@@ -182,7 +200,7 @@ return out
 """
 )
 
-# KEYS: one schedule ZSET, blocked, its settled ZSET. ARGV: window_us, blocked_until_us,
+# KEYS: one schedule ZSET, its blocked key, its settled ZSET. ARGV: window_us, blocked_until_us,
 # count of schedule pairs, then score, member pairs (schedule first, then settled).
 RESTORE = (
     _NOW
@@ -247,8 +265,9 @@ class RedisQuotaStore:
         self._restore = client.register_script(RESTORE)
 
     def _keys(self, account: str, limits: Sequence[Limit]) -> list[str]:
-        tag = f"{self.prefix}:{{{account}}}"
-        return [f"{tag}:{x.name}" for x in limits] + [f"{tag}:blocked"]
+        """The limits' schedule ZSETs, then their blocked keys."""
+        schedules = [f"{self.prefix}:{{{account}}}:{x.name}" for x in limits]
+        return schedules + [f"{k}:blocked" for k in schedules]
 
     def _now(self) -> int:
         return self._now_us() if self._now_us else 0
@@ -271,7 +290,7 @@ class RedisQuotaStore:
         )
 
     def _traffic_keys(self, account: str, limits: Sequence[Limit]) -> tuple[list[str], ...]:
-        schedule = self._keys(account, limits)[:-1]
+        schedule = self._keys(account, limits)[: len(limits)]
         return schedule, [f"{k}:settled" for k in schedule], [f"{k}:flight" for k in schedule]
 
     async def claim(self, account: str, limits: Sequence[Limit], member: str) -> float | None:
@@ -294,7 +313,7 @@ class RedisQuotaStore:
 
     async def release(self, account: str, limits: Sequence[Limit], member: str) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
-            for key in self._keys(account, limits)[:-1]:
+            for key in self._keys(account, limits)[: len(limits)]:
                 pipe.zrem(key, member)
             await pipe.execute()
 

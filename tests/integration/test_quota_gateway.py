@@ -127,6 +127,32 @@ async def test_a_429_block_longer_than_the_maximum_wait_is_a_prompt_503(
     assert len(sim.log) == 1  # not sent again: the block outlasts the caller's wait
 
 
+async def test_a_reports_429_leaves_other_requests_alone(
+    start_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    # Harvest throttles the account's reports (the simulator's 429 says: back in 30 s). Its
+    # other endpoints keep their own limit: the gateway keeps serving them meanwhile.
+    async with simulator(SimConfig(general_limit=100, general_window=30.0)) as (sim, sim_url):
+        sim.faults.add("429", path_prefix="/v2/reports/")
+        policy = policy_file(tmp_path, limit=100, window=30.0)
+        url, _ = await start_gateway(Settings(upstream=sim_url, policy=policy))
+        h1 = {**caller_headers(ADMIN_TOKEN_1, ACCOUNT_ID_1), "X-Gateway-Max-Wait": "1"}
+        report = f"{url}/v2/reports/time/clients?from=20240101&to=20240131"
+        async with aiohttp.ClientSession() as session:
+            status, headers = await fetch(session, report, h1)
+            assert status == 503
+            assert int(headers["Retry-After"]) >= 25
+            started = time.monotonic()
+            for path in ("/v2/users/me", "/v2/clients", "/v2/time_entries"):
+                status, headers = await fetch(session, url + path, h1)
+                assert status == 200, path
+                assert float(headers["X-Gateway-Queue-Wait"]) < 100
+            assert time.monotonic() - started < 2
+            status, _ = await fetch(session, report, h1)
+            assert status == 503  # the reports block still holds
+    assert sim.count(status=429) == 1
+
+
 async def test_id_routes_bypass_the_quota(start_gateway: GatewayFactory, tmp_path: Path) -> None:
     async with simulator(SimConfig(general_limit=1, general_window=10.0)) as (sim, sim_url):
         policy = policy_file(tmp_path, limit=1, window=10.0, max_wait=0.0)

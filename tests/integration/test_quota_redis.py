@@ -114,17 +114,21 @@ async def test_lua_mirrors_the_in_process_store(client: aioredis.Redis, seed: in
             await remote.release(account, [as_seconds[x.name] for x in chosen], member)
         else:
             retry = rng.choice([None, 0.2, 1.0])
+            # a 429 blocks the limits it is blamed on: all, or one (a report's)
+            blamed = rng.choice([limits_us, limits_us[:1], limits_us[1:2]])
             a_block = await local.block(
-                account, limits_us, None if retry is None else retry * US, 700_000
+                account, blamed, None if retry is None else retry * US, 700_000
             )
-            b_block = await remote.block(account, list(as_seconds.values()), retry, 0.7)
+            b_block = await remote.block(account, [as_seconds[x.name] for x in blamed], retry, 0.7)
             assert round(b_block * US) == a_block
         for acct in ("111", "222"):
-            sa = await local.status(acct, limits_us)
-            sb = await remote.status(acct, list(as_seconds.values()))
-            assert [(x.used, x.reserved) for x in sb.limits] == [
-                (x.used, x.reserved) for x in sa.limits
-            ], step
+            for seen in (limits_us, limits_us[:1], limits_us[1:2]):
+                sa = await local.status(acct, seen)
+                sb = await remote.status(acct, [as_seconds[x.name] for x in seen])
+                assert [(x.used, x.reserved) for x in sb.limits] == [
+                    (x.used, x.reserved) for x in sa.limits
+                ], step
+                assert round(sb.blocked_for * US) == round(sa.blocked_for), step
 
 
 async def test_keys_are_hash_tagged_and_expire(client: aioredis.Redis) -> None:
@@ -146,6 +150,27 @@ async def test_keys_are_hash_tagged_and_expire(client: aioredis.Redis) -> None:
     assert [x.reserved for x in status.limits] == [1, 1]
     assert status.blocked_for == pytest.approx(2.0, abs=0.05)
     assert await store.claim("4242", limits, "m1") is None  # blocked now: not sent
+
+
+async def test_a_block_holds_only_the_requests_that_need_its_limits(
+    client: aioredis.Redis,
+) -> None:
+    # A report's 429 blocks the reports limit: a general-only request goes on; one that also
+    # needs the reports limit waits for the block's end.
+    store = RedisQuotaStore(client, prefix=f"b{uuid.uuid4().hex[:6]}")
+    general, reports = Limit("general", 100, 15.0), Limit("reports", 100, 900.0)
+    assert await store.block("7", [reports], 30.0, 15.0) == pytest.approx(30.0, abs=0.01)
+    plain = await store.reserve("7", [general], "g1", 1.0)
+    assert plain.admitted
+    assert plain.wait == 0.0
+    report = await store.reserve("7", [general, reports], "r1", 60.0)
+    assert report.admitted
+    assert report.wait == pytest.approx(30.0, abs=0.05)
+    assert (await store.status("7", [general])).blocked_for == 0.0
+    assert (await store.status("7", [general, reports])).blocked_for == pytest.approx(
+        30.0, abs=0.05
+    )
+    assert await store.claim("7", [general], "g1") == 0.0  # sent now
 
 
 async def test_failover_degrades_and_recovers_by_itself() -> None:

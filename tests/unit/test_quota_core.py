@@ -135,3 +135,14 @@ def test_block_never_shortens() -> None:
     assert block_until(100.0, None, 15.0, 0.0) == 115.0
     assert block_until(100.0, 3.0, 15.0, 0.0) == 103.0
     assert block_until(100.0, 3.0, 15.0, 120.0) == 120.0
+
+
+def test_a_429_is_blamed_on_the_scarcest_limit() -> None:
+    from gateway.core.quota import blamed
+
+    general, reports = Limit("general", 100, 15.0), Limit("reports", 100, 900.0)
+    batch = Limit("batch", 40, 15.0)  # a local cap: on a tie the broader limit is blamed
+    assert blamed([general]) == (general,)
+    assert blamed([general, reports]) == (reports,)
+    assert blamed([general, batch]) == (general,)
+    assert blamed([]) == ()
