@@ -29,6 +29,7 @@ from gateway.transports.replay import Origins, Player, ReplayTransport
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, cache_admin, cassettes_admin, keys
 from gateway.web.proxy import ProxyHandler, id_generator, not_found
+from gateway.web.quota_admin import quota_status
 from gateway.web.quota_setup import install_quota
 from gateway.web.server import handler_args
 
@@ -96,6 +97,7 @@ def create_app(
         # no session: never a socket
         stages = Stages(transport=ReplayTransport(player, penalty=policy.queue.default_penalty))
         app[keys.READY_CHECKS].append(("cassettes", _dir_check(library.root)))
+        app.router.add_get("/_gateway/quota", quota_status)  # {"enabled": false}: no quota
     else:
         upstream = UpstreamTransport(_upstream_config(settings))
         starts.insert(0, upstream.start)

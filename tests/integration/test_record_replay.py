@@ -417,3 +417,10 @@ async def test_a_recorded_429_replays_as_a_503(start_gateway, tmp_path):
         assert r.status == 503
         assert r.headers["Retry-After"] == "7"
         assert (await r.json())["reason"] == "upstream_rate_limited"
+
+
+async def test_replay_says_it_has_no_quota(start_gateway, tmp_path):
+    base, _ = await start_gateway(settings_for(Mode.REPLAY, "http://127.0.0.1:9", tmp_path))
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/_gateway/quota") as r:
+        assert r.status == 200
+        assert await r.json() == {"enabled": False, "accounts": {}}
