@@ -45,7 +45,10 @@ _NOT_FORWARDED = frozenset(
      "x-forwarded-proto", "x-forwarded-host", "forwarded", "accept-encoding"}
 )  # fmt: skip
 Notes = dict[str, Any]
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A caller's id is kept if it is 1-200 visible ASCII characters: UUIDs, ULIDs, base64, AWS's
+# "Root=1-...;Parent=..." all pass; spaces, control and non-ASCII characters (log forging,
+# header smuggling) get a fresh id instead.
+_REQUEST_ID = re.compile(r"^[!-~]{1,200}$")
 
 
 def request_id_of(request: web.Request, fresh: Callable[[], str]) -> str:

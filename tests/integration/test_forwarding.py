@@ -190,6 +190,12 @@ async def test_request_id_is_kept_or_generated(gw, echo):
         assert float(resp.headers["X-Gateway-Queue-Wait"]) < 100  # milliseconds, no backlog
     async with gw.get("/v2/users/me", headers=H) as resp:
         assert len(resp.headers["X-Request-Id"]) == 32
+    for given in ("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8", "a/b+c=="):
+        async with gw.get("/v2/users/me", headers={**H, "X-Request-Id": given}) as resp:
+            assert resp.headers["X-Request-Id"] == given
+    async with gw.get("/v2/users/me", headers={**H, "X-Request-Id": "two words"}) as resp:
+        assert resp.headers["X-Request-Id"] != "two words"  # not kept: a fresh id
+        assert len(resp.headers["X-Request-Id"]) == 32
 
 
 @pytest.mark.parametrize(
