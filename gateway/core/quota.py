@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import email.utils
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -113,12 +114,17 @@ def violations(log: Sequence[float], limit: int, window: float) -> int:
     return bad
 
 
+_DECIMAL = re.compile(r"^\d+\.\d+$")
+
+
 def parse_retry_after(value: str | None, now_wall: float) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent/bad."""
     if value is None or not value.strip():
         return None
     text = value.strip()
     if text.isdigit():
+        return float(text)
+    if _DECIMAL.match(text):  # not RFC 9110's form, but some servers and mirrors send it
         return float(text)
     try:
         when = email.utils.parsedate_to_datetime(text)

@@ -127,6 +127,8 @@ def test_retry_after_header_forms() -> None:
     assert parse_retry_after("7", now) == 7.0
     assert parse_retry_after(None, now) is None
     assert parse_retry_after("soon", now) is None
+    assert parse_retry_after("2.5", now) == 2.5  # decimal seconds, as some servers send
+    assert parse_retry_after("-3", now) is None
     date = "Tue, 14 Nov 2023 22:13:30 GMT"  # 10 s after ``now``
     assert parse_retry_after(date, now) == 10.0
 
