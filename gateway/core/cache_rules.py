@@ -21,9 +21,10 @@ IDENTITY_PARAMS = frozenset({"access_token", "account_id"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_SEP = "|"
 
-# Per-request or per-connection headers a stored reply must not replay.
+# Per-request or per-connection headers a stored reply must not replay. ``Date`` is kept: a
+# stored answer says when the origin made it, and ``Age`` how long it has been kept since.
 NOT_STORED = frozenset(
-    {"date", "age", "x-cache", "x-request-id", "x-upstream-request-id", "set-cookie",
+    {"age", "x-cache", "x-request-id", "x-upstream-request-id", "set-cookie",
      "x-runtime", "x-gateway-queue-wait", "content-length", "transfer-encoding", "connection",
      "keep-alive"}
 )  # fmt: skip
@@ -151,6 +152,16 @@ def storable(status: int, body: bytes | None, headers: Iterable[tuple[str, str]]
 
 def stored_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     return tuple((k, v) for k, v in headers if k.lower() not in NOT_STORED)
+
+
+def revalidated_headers(
+    stored: tuple[tuple[str, str], ...], fresh: Iterable[tuple[str, str]]
+) -> tuple[tuple[str, str], ...]:
+    """A stored answer's headers after a 304: the 304's own (its ``Date``, ``ETag``...) replace
+    those of the same name (RFC 9111 §4.3.4); framing and per-request ones are not taken."""
+    new = stored_headers(fresh)
+    names = {k.lower() for k, _ in new}
+    return tuple((k, v) for k, v in stored if k.lower() not in names) + new
 
 
 def collection_root(path: str) -> str:

@@ -29,6 +29,7 @@ from gateway.core.cache_rules import (
     directive,
     invalidation_prefixes,
     key_parts,
+    revalidated_headers,
     rule_for,
     storable,
     stored_headers,
@@ -396,7 +397,9 @@ class ResponseCache:
             body = await reply.read()
             now = self.clock.wall()
             if reply.status == 304 and known is not None and known.etag:
-                entry = replace(known, stored_at=now, ttl=rule.ttl, stale=rule.stale)
+                headers = revalidated_headers(known.headers, reply.headers.items())
+                entry = replace(known, headers=headers, stored_at=now, ttl=rule.ttl,
+                                stale=rule.stale)  # fmt: skip
                 stored = store and await self.store.put(key, entry, gen=gen)
                 if stored:
                     await self.store.notify_fill(key)

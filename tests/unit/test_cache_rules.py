@@ -118,7 +118,7 @@ def test_only_whole_200s_are_storable() -> None:
     assert not storable(200, b"x" * 101, [], 100)
     assert not storable(200, b"{}", [("Set-Cookie", "a=b")], 100)
     kept = stored_headers([("Content-Type", "a"), ("Date", "x"), ("X-Request-Id", "r")])
-    assert kept == (("Content-Type", "a"),)
+    assert kept == (("Content-Type", "a"), ("Date", "x"))  # the origin's Date stays (with Age)
 
 
 def entry(body: bytes = b'{"a":1}', stored_at: float = 1000.0) -> Entry:
@@ -227,3 +227,15 @@ def test_callers_reaching_different_origins_never_share_an_entry():
 )
 def test_the_shipped_policy_drops_what_a_write_makes_wrong(write: str, cached: str) -> None:
     assert any(prefix_matches(p, cached) for p in invalidation_prefixes(RULES, write))
+
+
+def test_a_304_refreshes_the_stored_headers_it_names() -> None:
+    from gateway.core.cache_rules import revalidated_headers
+
+    stored = (("Content-Type", "application/json"), ("Date", "old"), ("ETag", 'W/"1"'))
+    fresh = [("Date", "new"), ("X-Request-Id", "r"), ("Content-Length", "0")]
+    assert revalidated_headers(stored, fresh) == (
+        ("Content-Type", "application/json"),
+        ("ETag", 'W/"1"'),
+        ("Date", "new"),
+    )

@@ -3,6 +3,7 @@ the cache stage's own hits, and nothing the full path would refuse."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from io import StringIO
 
@@ -108,3 +109,14 @@ async def test_after_a_write_the_hit_path_misses(start_gateway, upstream, http):
         assert r.status == 200
     _, h, body = await get(http, base, item, ADMIN_TOKEN_1, A1)
     assert (h["X-Cache"], json.loads(body)["notes"]) == ("MISS", "fast path")
+
+
+async def test_a_hit_carries_the_origins_date_and_its_age(start_gateway, upstream, http):
+    # As an HTTP cache does: the stored answer's Date, and Age for the time kept since.
+    base, _ = await start_gateway(Settings(upstream=upstream.url))
+    _, first, _ = await get(http, base, ME, ADMIN_TOKEN_1, A1)  # MISS: stored
+    await asyncio.sleep(1.1)
+    _, hit, _ = await get(http, base, ME, ADMIN_TOKEN_1, A1)
+    assert hit["X-Cache"] == "HIT"
+    assert hit["Date"] == first["Date"]
+    assert int(hit["Age"]) >= 1
