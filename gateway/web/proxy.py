@@ -314,9 +314,11 @@ class ProxyHandler:
                 reply = await self.pipeline(exchange)
             except GatewayError as exc:
                 resp: web.StreamResponse = error_response(exc)
+                # The gateway's own answers carry the headers every answer does.
                 resp.headers["X-Request-Id"] = request_id
-                if exchange is not None:  # it reached the pipeline: say what the cache did
-                    resp.headers["X-Cache"] = str(exchange.notes.get("cache", "BYPASS"))
+                resp.headers.setdefault("X-Gateway-Queue-Wait", "0")  # refused before queueing
+                notes = exchange.notes if exchange is not None else {}
+                resp.headers["X-Cache"] = str(notes.get("cache", "BYPASS"))
                 if exc.status in (502, 504):
                     metrics.upstream_errors.labels(exc.code).inc()
             else:

@@ -220,6 +220,7 @@ async def test_local_rejections_never_reach_upstream(
     assert payload["error_description"]
     # Harvest's 401 carries its OAuth challenge; so does the gateway's own.
     assert challenge.startswith('Bearer realm="Rack::OAuth2') == (status == 401)
+    assert (resp.headers["X-Cache"], resp.headers["X-Gateway-Queue-Wait"]) == ("BYPASS", "0")
     assert echo.seen == []
 
 

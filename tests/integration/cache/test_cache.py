@@ -182,4 +182,4 @@ async def test_requests_without_a_credential_are_never_cached(start_gateway, ups
     ua = {"User-Agent": "x (x@y.z)"}
     async with aiohttp.ClientSession() as s, s.get(base + ME, headers=ua) as r:
         assert r.status == 401
-        assert "X-Cache" not in r.headers  # refused before the pipeline
+        assert r.headers["X-Cache"] == "BYPASS"  # refused before the pipeline
