@@ -137,6 +137,9 @@ def rejected(metrics: Metrics, verdict: Reject) -> GatewayError:
     )
 
 
+# A client redirected below the URL (a transport that swaps the address) still names Harvest
+# in Host: links built from it would lead back to the real service, over plain HTTP.
+_HARVEST_HOSTS = frozenset({"api.harvestapp.com", "id.getharvest.com"})
 _HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 
 
@@ -149,7 +152,7 @@ def public_origin(request: web.Request, settings: Settings) -> str:
     if settings.public_url:
         return settings.public_origin
     host = request.headers.get("Host", "")
-    if _HOST.match(host):
+    if _HOST.match(host) and host.split(":", 1)[0].lower() not in _HARVEST_HOSTS:
         return f"{request.scheme}://{host}"
     return settings.public_origin
 

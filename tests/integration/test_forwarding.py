@@ -329,6 +329,11 @@ async def test_without_public_url_links_follow_the_callers_host(echo, start_gate
         # A Host that is no host name falls back to the listen address.
         async with s.get(url + "/v2/links", headers={**H, "Host": "bad host/x"}) as resp:
             assert (await resp.json())["links"]["next"].startswith(url + "/v2/links?")
+        # So does Harvest's own name: a client redirected below its URL (a transport swapping
+        # the address) must not be handed links back to the real service.
+        for host in ("api.harvestapp.com", "API.harvestapp.com:443"):
+            async with s.get(url + "/v2/links", headers={**H, "Host": host}) as resp:
+                assert (await resp.json())["links"]["next"].startswith(url + "/v2/links?"), host
 
 
 async def test_every_proxied_answer_says_what_the_cache_did(gw, echo):
