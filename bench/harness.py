@@ -116,13 +116,18 @@ def wrk(
     seconds: int = 8,
     connections: int = 64,
     threads: int = 2,
+    pause_ms: int = 0,
 ) -> WrkResult:
+    """wrk's figures; ``pause_ms`` > 0 makes each connection wait that long between requests
+    (wrk's ``delay``), for latency at a set load rather than at saturation."""
     exe = shutil.which("wrk")
     if exe is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         for name, value in headers.items():
             script.write(f'wrk.headers["{name}"] = "{value}"\n')
+        if pause_ms > 0:
+            script.write(f"function delay() return {pause_ms} end\n")
     try:
         out = subprocess.run(
             [exe, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
