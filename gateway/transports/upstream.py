@@ -104,10 +104,9 @@ class UpstreamTransport:
 
     async def _reply(self, resp: aiohttp.ClientResponse, public: str, deadline: float) -> Reply:
         given = resp.headers
-        drop = named_by_connection(tuple(given.getall("Connection", ())), _DROP_FROM_UPSTREAM)
-        headers: CIMultiDict[str] = CIMultiDict(
-            [(k, v) for k, v in given.items() if k.lower() not in drop]
-        )
+        headers: CIMultiDict[str] = CIMultiDict(given)  # copied in C, then trimmed
+        for name in named_by_connection(tuple(given.getall("Connection", ())), _DROP_FROM_UPSTREAM):
+            headers.popall(name, None)
         if "Location" in headers:
             headers["Location"] = move_url(headers["Location"], self._moves_to(public))
         reply = Reply(status=resp.status, reason=resp.reason or "", headers=headers)
