@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.core.quota import parse_retry_after
+
 
 @dataclass(eq=False)
 class GatewayError(Exception):
@@ -43,12 +45,16 @@ def upstream_timeout(description: str) -> GatewayError:
     return GatewayError(504, "upstream_timeout", description)
 
 
-def upstream_rate_limited(retry_after: float) -> GatewayError:
+def upstream_rate_limited(
+    retry_after_header: str | None, now_wall: float, penalty: float
+) -> GatewayError:
     """The 503 that stands in for a Harvest 429 the gateway cannot wait out for its caller
-    (no quota queue on the route, or a recorded 429 in replay): callers never see a 429."""
+    (no quota queue on the route, or a recorded 429 in replay): callers never see a 429. It
+    says to come back after Harvest's ``Retry-After``, or after ``penalty`` without one."""
+    retry_after = parse_retry_after(retry_after_header, now_wall)
     return quota_exhausted(
         "Harvest answered 429 (rate limited); try again after Retry-After.",
-        retry_after=retry_after,
+        retry_after=penalty if retry_after is None else retry_after,
         reason="upstream_rate_limited",
     )
 

@@ -135,9 +135,8 @@ class Admission:
             return reply
         await reply.read()  # frees the upstream connection
         self.metrics.rejections.labels("upstream_rate_limited").inc()
-        retry_after = parse_retry_after(reply.headers.get("Retry-After"), self.clock.wall())
         raise upstream_rate_limited(
-            self.rules.default_penalty if retry_after is None else retry_after
+            reply.headers.get("Retry-After"), self.clock.wall(), self.rules.default_penalty
         )
 
     def limits_for(self, method: str, template: str, priority: str) -> tuple[Limit, ...]:

@@ -8,15 +8,14 @@ deterministic), while it stays an ordinary 5xx that every HTTP client reads.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.clock import Clock
 from gateway.core.interactions import reply_parts
 from gateway.core.links import public_moves
 from gateway.core.matchers import MATCH_ON, Shape, shape_at, summary
 from gateway.core.matchers import Origin as MatchOrigin
-from gateway.core.quota import parse_retry_after
 from gateway.core.record_mode import refusal_reason
 from gateway.core.routes import Upstream
 from gateway.errors import GatewayError, upstream_rate_limited
@@ -147,8 +146,9 @@ def _request_line(interaction: dict[str, Any]) -> str:
 class ReplayTransport:
     """The terminal step in replay mode: cassettes only, never the network."""
 
-    def __init__(self, player: Player, *, penalty: float = 15.0) -> None:
+    def __init__(self, player: Player, clock: Clock, *, penalty: float = 15.0) -> None:
         self.player = player
+        self.clock = clock
         self.penalty = penalty  # seconds to come back after a recorded 429 without Retry-After
 
     async def handle(self, exchange: Exchange) -> Reply:
@@ -159,8 +159,8 @@ class ReplayTransport:
             raise self.player.miss(exchange, cassette, shape, None)
         reply = self.player.reply(played, exchange)
         if reply.status == 429:  # a recording of Harvest's throttle: callers never see 429
-            retry_after = parse_retry_after(reply.headers.get("Retry-After"), time.time())
-            raise upstream_rate_limited(self.penalty if retry_after is None else retry_after)
+            retry_after = reply.headers.get("Retry-After")
+            raise upstream_rate_limited(retry_after, self.clock.wall(), self.penalty)
         return reply
 
     async def aclose(self) -> None:

@@ -95,7 +95,8 @@ def create_app(
 
     if settings.mode is Mode.REPLAY:
         # no session: never a socket
-        stages = Stages(transport=ReplayTransport(player, penalty=policy.queue.default_penalty))
+        replay = ReplayTransport(player, clock, penalty=policy.queue.default_penalty)
+        stages = Stages(transport=replay)
         app[keys.READY_CHECKS].append(("cassettes", _dir_check(library.root)))
         app.router.add_get("/_gateway/quota", quota_status)  # {"enabled": false}: no quota
     else:
