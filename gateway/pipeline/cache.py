@@ -205,15 +205,16 @@ class ResponseCache:
         parts = self._key_parts(exchange)
         return None if parts is None else (parts.key, rule)
 
-    def fresh_near(self, key: str, rule: CacheRule, notes: dict[str, Any]) -> Entry | None:
-        """A fresh copy this process holds in memory (noted as a hit), or None: never any I/O,
-        so a caller may try it first and fall back to the whole stage."""
+    def fresh_near(self, key: str, rule: CacheRule) -> tuple[Entry, int] | None:
+        """A fresh copy this process holds in memory and its age in seconds (counted as a hit),
+        or None: never any I/O, so a caller may try it first and fall back to the whole stage."""
         now = self.clock.wall()
         entry = self.store.get_near(key, now)
         if entry is None or now - entry.stored_at >= rule.ttl:
             return None
-        self.note(notes, Outcome.HIT, now - entry.stored_at)
-        return entry
+        self.metrics.cache_requests.inc("hit")
+        self.counts["HIT"] += 1
+        return entry, int(now - entry.stored_at)
 
     @staticmethod
     def _key_parts(exchange: Exchange) -> KeyParts | None:

@@ -253,15 +253,10 @@ class AccessLogger:
         if self._json and not _may_hold_secret(
             f"{request_id}\n{account_id}\n{method}\n{route}\n{cache}"
         ):
-            # The line exactly as the JSON processors render it, fields in the same order.
-            account = "null" if account_id is None else _quote(account_id)
+            head = _head(account_id, method, route, status)
+            tail = _tail(queue_wait_ms, upstream_ms, upstream_attempts, cache)
             self._writer.msg(
-                f'{{"request_id": {_quote(request_id)}, "account_id": {account}, '
-                f'"method": {_quote(method)}, "route": {_quote(route)}, "status": {status!r}, '
-                f'"duration_ms": {duration_ms!r}, "queue_wait_ms": {queue_wait_ms!r}, '
-                f'"upstream_ms": {_number(upstream_ms)}, '
-                f'"upstream_attempts": {_number(upstream_attempts)}, "cache": {_quote(cache)}, '
-                f'"event": "request", "level": "info", "timestamp": "{self._clock()}"}}'
+                f'{{"request_id": {_quote(request_id)}{head}{duration_ms!r}{tail}{self._clock()}"}}'
             )
             return
         fields: EventDict = {
@@ -279,12 +274,71 @@ class AccessLogger:
         }
         self(fields)
 
+    def fixed(self, *, account_id: str | None, route: str, status: int, cache: str) -> FixedLine:
+        """The line of a GET answered without queueing or upstream (a cache hit), with all but
+        its request id and duration rendered once."""
+        template = None
+        if self._json and not _may_hold_secret(f"{account_id}\n{route}\n{cache}"):
+            template = (_head(account_id, "GET", route, status), _tail(0, None, None, cache))
+        return FixedLine(self, account_id, route, status, cache, template)
+
     def __call__(self, fields: EventDict) -> None:
         """Write ``fields`` (which include ``event``) as an info line, through the processors."""
         line: Any = fields
         for processor in self._processors:
             line = processor(None, "info", line)
         self._writer.msg(line)
+
+
+class FixedLine:
+    """``AccessLogger.request`` for answers that differ only in request id and duration."""
+
+    __slots__ = ("_access", "_fields", "_template")
+
+    def __init__(
+        self,
+        access: AccessLogger,
+        account_id: str | None,
+        route: str,
+        status: int,
+        cache: str,
+        template: tuple[str, str] | None,
+    ) -> None:
+        self._access = access
+        self._fields = (account_id, route, status, cache)
+        self._template = template
+
+    def write(self, request_id: str, duration_ms: float) -> None:
+        access, template = self._access, self._template
+        if template is None or _may_hold_secret(request_id):
+            account_id, route, status, cache = self._fields
+            access.request(request_id=request_id, account_id=account_id, method="GET",
+                           route=route, status=status, duration_ms=duration_ms, queue_wait_ms=0,
+                           upstream_ms=None, upstream_attempts=None, cache=cache)  # fmt: skip
+            return
+        head, tail = template
+        access._writer.msg(
+            f'{{"request_id": {_quote(request_id)}{head}{duration_ms!r}{tail}{access._clock()}"}}'
+        )
+
+
+# The JSON line as the processors render it, fields in the same order, around its duration.
+def _head(account_id: str | None, method: str, route: str, status: int) -> str:
+    account = "null" if account_id is None else _quote(account_id)
+    return (
+        f', "account_id": {account}, "method": {_quote(method)}, "route": {_quote(route)}, '
+        f'"status": {status!r}, "duration_ms": '
+    )
+
+
+def _tail(
+    queue_wait_ms: float, upstream_ms: float | None, upstream_attempts: int | None, cache: str
+) -> str:
+    return (
+        f', "queue_wait_ms": {queue_wait_ms!r}, "upstream_ms": {_number(upstream_ms)}, '
+        f'"upstream_attempts": {_number(upstream_attempts)}, "cache": {_quote(cache)}, '
+        '"event": "request", "level": "info", "timestamp": "'
+    )
 
 
 _quote = json.encoder.encode_basestring_ascii  # what the JSON renderer quotes strings with

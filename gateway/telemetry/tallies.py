@@ -32,6 +32,11 @@ class Tally(Collector):
         counts = self.counts
         counts[values] = counts.get(values, 0.0) + amount
 
+    def add(self, values: Labels) -> None:
+        """``inc(*values)`` for label values already in a tuple."""
+        counts = self.counts
+        counts[values] = counts.get(values, 0.0) + 1.0
+
     def value(self, *values: str) -> float:
         return self.counts.get(values, 0.0)
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from gateway.policy.schema import CacheRule
+from gateway.stores.envelope import Entry
+from gateway.telemetry.logging import FixedLine
 
 # Headers that name one request (its id, a distributed trace's context): no decision reads them,
 # and they must not make every request's shape new.
@@ -35,6 +38,16 @@ UNSEEN: Final = Unseen.UNSEEN
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """What every hit on one stored entry has in common, built at its first hit."""
+
+    entry: Entry
+    headers: CIMultiDict[str]  # the response's, all but its X-Request-Id and Age final
+    labels: tuple[str, ...]  # its ``requests`` metric labels
+    line: FixedLine | None  # its access line; None where the access-log setting skips it
+
+
+@dataclass(slots=True)
 class Plan:
     """How a request of one shape is answered from the cache."""
 
@@ -42,6 +55,7 @@ class Plan:
     account_id: str
     key: str
     rule: CacheRule
+    answer: Answer | None = None  # for the entry last served (a refreshed entry gets its own)
 
 
 def shape_of(request: web.Request) -> Shape:

@@ -15,6 +15,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from structlog.contextvars import bind_contextvars
 
 from gateway.clock import Clock, millis
+from gateway.core.cache_rules import Outcome
 from gateway.core.credentials import Credentials, Grant, authorize
 from gateway.core.headers import (
     INVALID_TOKEN_CHALLENGE,
@@ -31,8 +32,8 @@ from gateway.policy.schema import Policy
 from gateway.settings import AccessLog, Settings
 from gateway.stores.envelope import Entry
 from gateway.telemetry.logging import AccessLogger
-from gateway.telemetry.metrics import Metrics
-from gateway.web.hits import UNSEEN, Plan, PlanMemo, shape_of
+from gateway.telemetry.metrics import Metrics, status_class
+from gateway.web.hits import UNSEEN, Answer, Plan, PlanMemo, shape_of
 from gateway.web.respond import error_response, json_response, send_reply
 
 # Never forwarded upstream: framing is aiohttp's job, X-Gateway-* talk to us, X-Forwarded-* are
@@ -180,38 +181,58 @@ class ProxyHandler:
         started = self.clock.monotonic()
         request_id = request_id_of(request, self.request_ids)
         cache = self.cache
-        if cache is not None and request.method == "GET":
-            hit = await self._fresh_hit(request, cache)
-            if hit is not None:
-                plan, entry, notes = hit
-                resp = web.Response(status=entry.status, reason=entry.reason or None,
-                                    headers=entry.headers, body=entry.body)  # fmt: skip
-                decorate(resp.headers, notes, request_id)
-                self._account(request, started, resp.status, plan.template, plan.account_id,
-                              notes, request_id)  # fmt: skip
-                return resp
+        if cache is not None and request.method == "GET" and not request.body_exists:
+            shape = shape_of(request)
+            plan = self.plans.get(shape)
+            if plan is UNSEEN:
+                plan = await self._plan(request, cache)
+                self.plans.put(shape, plan)
+            if plan is not None:
+                resp = self._answer_hit(plan, cache, request_id, started)
+                if resp is not None:
+                    return resp
         # Every line logged while this request is handled, in any stage, carries its id. aiohttp
         # runs each request in a task of its own, with its own copy of the context: the binding
         # ends with the request, no reset needed.
         bind_contextvars(request_id=request_id)
         return await self._proxy(request, request_id, started)
 
-    async def _fresh_hit(
-        self, request: web.Request, cache: ResponseCache
-    ) -> tuple[Plan, Entry, Notes] | None:
-        """A fresh copy in memory for this request, found without building an ``Exchange``."""
-        if request.body_exists:
+    def _answer_hit(
+        self, plan: Plan, cache: ResponseCache, request_id: str, started: float
+    ) -> web.Response | None:
+        """A fresh copy in memory for this request, answered without building an ``Exchange``:
+        what every hit on the entry shares is built once, at its first hit."""
+        found = cache.fresh_near(plan.key, plan.rule)
+        if found is None:
             return None
-        shape = shape_of(request)
-        plan = self.plans.get(shape)
-        if plan is UNSEEN:
-            plan = await self._plan(request, cache)
-            self.plans.put(shape, plan)
-        if plan is None:
-            return None
-        notes: Notes = {}
-        entry = cache.fresh_near(plan.key, plan.rule, notes)
-        return None if entry is None else (plan, entry, notes)
+        entry, age = found
+        answer = plan.answer
+        if answer is None or answer.entry is not entry:
+            answer = plan.answer = self._answer(plan, entry)
+        resp = web.Response(status=entry.status, reason=entry.reason or None,
+                            headers=answer.headers, body=entry.body)  # fmt: skip
+        headers = resp.headers
+        headers["X-Request-Id"] = request_id
+        if age:
+            headers["Age"] = str(age)
+        elapsed = self.clock.monotonic() - started
+        metrics = self.metrics
+        metrics.requests.add(answer.labels)
+        metrics.request_duration.observe(elapsed, "GET")
+        if answer.line is not None:
+            answer.line.write(request_id, millis(elapsed))
+        return resp
+
+    def _answer(self, plan: Plan, entry: Entry) -> Answer:
+        hit = str(Outcome.HIT)
+        headers = CIMultiDict(entry.headers)
+        decorate(headers, {"cache": hit, "age": 0}, "")  # X-Request-Id: set per request
+        line = None
+        if wants_access_log(self.settings.access_log, entry.status, hit):
+            line = self.access.fixed(account_id=plan.account_id, route=plan.template,
+                                     status=entry.status, cache=hit)  # fmt: skip
+        labels = (plan.template, "GET", status_class(entry.status), hit)
+        return Answer(entry, headers, labels, line)
 
     async def _plan(self, request: web.Request, cache: ResponseCache) -> Plan | None:
         """The full path's own decisions for this request, with none of its side effects."""

@@ -76,3 +76,27 @@ def test_console_lines_go_through_the_console_renderer() -> None:
     assert "request" in text
     assert "route=/v2/users/me" in text
     assert not text.startswith("{")
+
+
+@given(_fields)
+def test_a_fixed_line_is_the_request_line(fields: dict[str, Any]) -> None:
+    # A hit's line: GET, no queueing, no upstream; only its request id and duration vary.
+    hit = {**fields, "method": "GET", "queue_wait_ms": 0, "upstream_ms": None,
+           "upstream_attempts": None}  # fmt: skip
+    fixed, fixed_out = logger()
+    line = fixed.fixed(account_id=hit["account_id"], route=hit["route"], status=hit["status"],
+                       cache=hit["cache"])  # fmt: skip
+    line.write(hit["request_id"], hit["duration_ms"])
+    line.write("second-id", 0.25)
+    full, full_out = logger()
+    full.request(**hit)
+    full.request(**{**hit, "request_id": "second-id", "duration_ms": 0.25})
+    assert fixed_out.getvalue() == full_out.getvalue()
+
+
+def test_a_fixed_line_redacts_a_request_id_that_might_hold_a_secret() -> None:
+    access, out = logger()
+    line = access.fixed(account_id="1", route="/v2/users/me", status=200, cache="HIT")
+    line.write("Bearer s3cr3t-value", 0.5)
+    assert "s3cr3t-value" not in out.getvalue()
+    assert REDACTED in json.loads(out.getvalue())["request_id"]

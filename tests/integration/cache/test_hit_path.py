@@ -101,14 +101,18 @@ async def test_after_a_write_the_hit_path_misses(start_gateway, upstream, http):
     _, _, page = await get(http, base, "/v2/time_entries", ADMIN_TOKEN_1, A1)
     item = f"/v2/time_entries/{json.loads(page)['time_entries'][0]['id']}"
     await get(http, base, item, ADMIN_TOKEN_1, A1)
-    _, h, _ = await get(http, base, item, ADMIN_TOKEN_1, A1)
-    assert h["X-Cache"] == "HIT"
+    _, old, _ = await get(http, base, item, ADMIN_TOKEN_1, A1)
+    assert old["X-Cache"] == "HIT"
     async with http.patch(
         base + item, json={"notes": "fast path"}, headers=headers_for(ADMIN_TOKEN_1, A1)
     ) as r:
         assert r.status == 200
     _, h, body = await get(http, base, item, ADMIN_TOKEN_1, A1)
     assert (h["X-Cache"], json.loads(body)["notes"]) == ("MISS", "fast path")
+    # The new entry's hits carry its own headers, not those built for the old one's.
+    _, hit, body = await get(http, base, item, ADMIN_TOKEN_1, A1)
+    assert (hit["X-Cache"], json.loads(body)["notes"]) == ("HIT", "fast path")
+    assert hit["ETag"] == h["ETag"] != old["ETag"]
 
 
 async def test_a_hit_carries_the_origins_date_and_its_age(start_gateway, upstream, http):
