@@ -15,7 +15,7 @@ import contextlib
 import json
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -117,6 +117,9 @@ def _complete(reply: Reply, body: bytes) -> bool:
     return True
 
 
+_HIT_LABELS: Final = ("hit",)
+
+
 class ResponseCache:
     """The stage (``__call__``) plus the state it needs: in-flight fills, background refreshes."""
 
@@ -212,7 +215,7 @@ class ResponseCache:
         entry = self.store.get_near(key, now)
         if entry is None or now - entry.stored_at >= rule.ttl:
             return None
-        self.metrics.cache_requests.inc("hit")
+        self.metrics.cache_requests.add(_HIT_LABELS)
         self.counts["HIT"] += 1
         return entry, int(now - entry.stored_at)
 

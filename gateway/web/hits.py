@@ -23,9 +23,8 @@ from gateway.telemetry.logging import FixedLine
 
 # Headers that name one request (its id, a distributed trace's context): no decision reads them,
 # and they must not make every request's shape new.
-_PER_REQUEST: Final = ("X-Request-Id", "traceparent", "tracestate", "X-Amzn-Trace-Id",
-                       "X-Cloud-Trace-Context", "sentry-trace", "baggage")  # fmt: skip
-_PER_REQUEST_RAW: Final = frozenset(name.lower().encode() for name in _PER_REQUEST)
+_PER_REQUEST_RAW: Final = frozenset({b"x-request-id", b"traceparent", b"tracestate",
+    b"x-amzn-trace-id", b"x-cloud-trace-context", b"sentry-trace", b"baggage"})  # fmt: skip
 
 Shape = tuple[str, str, tuple[tuple[bytes, bytes], ...]]
 
@@ -60,14 +59,16 @@ class Plan:
 
 def shape_of(request: web.Request) -> Shape:
     """Everything a ``Plan`` is computed from: target (path and query), scheme (the public
-    origin of rewritten links) and the headers as received, less those naming one request."""
-    raw = request.raw_headers
-    headers = request.headers
-    for name in _PER_REQUEST:  # lookups in C; the filtering below only when one is there
-        if name in headers:
-            raw = tuple(pair for pair in raw if pair[0].lower() not in _PER_REQUEST_RAW)
-            break
-    return request.raw_path, request.scheme, raw
+    origin of rewritten links) and the headers as received."""
+    return request.raw_path, request.scheme, request.raw_headers
+
+
+def general_shape(shape: Shape) -> Shape | None:
+    """``shape`` less the headers naming one request (a request or trace id), under which its
+    plan is kept; None when it has none (the shape is its own general shape)."""
+    path, scheme, raw = shape
+    kept = tuple(pair for pair in raw if pair[0].lower() not in _PER_REQUEST_RAW)
+    return None if len(kept) == len(raw) else (path, scheme, kept)
 
 
 class PlanMemo:

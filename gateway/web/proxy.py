@@ -33,7 +33,7 @@ from gateway.settings import AccessLog, Settings
 from gateway.stores.envelope import Entry
 from gateway.telemetry.logging import AccessLogger
 from gateway.telemetry.metrics import Metrics, status_class
-from gateway.web.hits import UNSEEN, Answer, Plan, PlanMemo, shape_of
+from gateway.web.hits import UNSEEN, Answer, Plan, PlanMemo, general_shape, shape_of
 from gateway.web.respond import error_response, json_response, send_reply
 
 # Never forwarded upstream: framing is aiohttp's job, X-Gateway-* talk to us, X-Forwarded-* are
@@ -60,8 +60,8 @@ def request_id_of(request: web.Request, fresh: Callable[[], str]) -> str:
 def id_generator() -> Callable[[], str]:
     """Unique request ids without a syscall each: a random per-process prefix and a counter."""
     prefix = uuid.uuid4().hex[:16]
-    counter = itertools.count(1)
-    return lambda: f"{prefix}{next(counter):016x}"
+    counter = itertools.count((1 << 64) + 1)  # hex() of these: "0x1" and then 16 digits
+    return lambda: prefix + hex(next(counter))[3:]
 
 
 async def read_body(request: web.Request, limit: int, within: float | None = None) -> bytes:
@@ -182,11 +182,9 @@ class ProxyHandler:
         request_id = request_id_of(request, self.request_ids)
         cache = self.cache
         if cache is not None and request.method == "GET" and not request.body_exists:
-            shape = shape_of(request)
-            plan = self.plans.get(shape)
+            plan = self.plans.get(shape_of(request))
             if plan is UNSEEN:
                 plan = await self._plan(request, cache)
-                self.plans.put(shape, plan)
             if plan is not None:
                 resp = self._answer_hit(plan, cache, request_id, started)
                 if resp is not None:
@@ -235,6 +233,21 @@ class ProxyHandler:
         return Answer(entry, headers, labels, line)
 
     async def _plan(self, request: web.Request, cache: ResponseCache) -> Plan | None:
+        """The plan of this request's shape, kept under its general shape: a request carrying
+        its own id or trace context is looked up twice, the first time in vain, but does not
+        fill the memo with shapes seen once."""
+        shape = shape_of(request)
+        general = general_shape(shape)
+        if general is not None:
+            shape = general
+            known = self.plans.get(shape)
+            if known is not UNSEEN:
+                return known
+        plan = await self._decide(request, cache)
+        self.plans.put(shape, plan)
+        return plan
+
+    async def _decide(self, request: web.Request, cache: ResponseCache) -> Plan | None:
         """The full path's own decisions for this request, with none of its side effects."""
         try:
             prepared = await self.prepare(request, route_of(request), "")

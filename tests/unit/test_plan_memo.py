@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.policy.schema import CacheRule
-from gateway.web.hits import UNSEEN, Plan, PlanMemo, Shape
+from gateway.web.hits import UNSEEN, Plan, PlanMemo, Shape, general_shape
 
 
 def shape(n: int) -> Shape:
@@ -27,3 +27,10 @@ def test_a_flood_of_shapes_never_holds_more_than_the_bound() -> None:
         memo.put(shape(n), None)
         assert len(memo) <= 100
     assert memo.get(shape(999)) is None  # the latest is kept
+
+
+def test_a_general_shape_drops_only_the_headers_naming_one_request() -> None:
+    own = ((b"Authorization", b"Bearer t"), (b"X-Request-ID", b"r-1"), (b"traceparent", b"00-a"))
+    assert general_shape(("/v2/users/me", "http", own)) == (
+        "/v2/users/me", "http", ((b"Authorization", b"Bearer t"),))  # fmt: skip
+    assert general_shape(shape(1)) is None  # nothing to drop: the shape is its own
