@@ -78,10 +78,11 @@ class UpstreamTransport:
         if session is None:
             raise upstream_unavailable("the gateway is not started or is shutting down")
         url = self.url_for(exchange)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + config.total_timeout
+        now = asyncio.get_running_loop().time()
+        deadline = now + config.total_timeout
         try:
-            async with asyncio.timeout(min(config.read_timeout, config.total_timeout)):
+            # asyncio.Timeout itself: asyncio.timeout() would look the loop up once more.
+            async with asyncio.Timeout(now + min(config.read_timeout, config.total_timeout)):
                 resp = await session.request(
                     exchange.method,
                     url,
