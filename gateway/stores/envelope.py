@@ -18,7 +18,7 @@ _HEAD = struct.Struct(">4sHddd4I")
 _OVERHEAD = 160  # bookkeeping per entry (dict slots, object headers): a fair estimate
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # the hit path refers to it weakly
 class Entry:
     """One stored reply, immutable so no caller can change what the next one gets."""
 

@@ -5,12 +5,15 @@ header factory, the pipeline. What decides whether a GET may be answered from me
 route, whether the caller is valid and who it is, the cache key and rule) depends only on the
 request's target, scheme and headers. So the full path's own functions decide it once per
 distinct request shape, the answer is memoised on exactly those inputs, and a request whose
-shape is new, or whose copy is not fresh in memory, goes the whole way as before.
+shape is new, or whose copy is not fresh in memory, goes the whole way as before. What every
+hit on one stored entry shares (its headers, metric labels and access line) is built at the
+entry's first hit (``Answer``); a hit then sets only its request id, Age and duration.
 """
 
 from __future__ import annotations
 
 import enum
+import weakref
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -40,7 +43,8 @@ UNSEEN: Final = Unseen.UNSEEN
 class Answer:
     """What every hit on one stored entry has in common, built at its first hit."""
 
-    entry: Entry
+    # Weakly: a plan outlives its entry's eviction, and must not keep its body in memory.
+    entry: weakref.ref[Entry]
     headers: CIMultiDict[str]  # the response's, all but its X-Request-Id and Age final
     labels: tuple[str, ...]  # its ``requests`` metric labels
     line: FixedLine | None  # its access line; None where the access-log setting skips it

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import re
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -205,7 +206,7 @@ class ProxyHandler:
             return None
         entry, age = found
         answer = plan.answer
-        if answer is None or answer.entry is not entry:
+        if answer is None or answer.entry() is not entry:
             answer = plan.answer = self._answer(plan, entry)
         resp = web.Response(status=entry.status, reason=entry.reason or None,
                             headers=answer.headers, body=entry.body)  # fmt: skip
@@ -230,7 +231,7 @@ class ProxyHandler:
             line = self.access.fixed(account_id=plan.account_id, route=plan.template,
                                      status=entry.status, cache=hit)  # fmt: skip
         labels = (plan.template, "GET", status_class(entry.status), hit)
-        return Answer(entry, headers, labels, line)
+        return Answer(weakref.ref(entry), headers, labels, line)
 
     async def _plan(self, request: web.Request, cache: ResponseCache) -> Plan | None:
         """The plan of this request's shape, kept under its general shape: a request carrying

@@ -4,7 +4,9 @@ the cache stage's own hits, and nothing the full path would refuse."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 from io import StringIO
 
 from multidict import CIMultiDict
@@ -124,3 +126,20 @@ async def test_a_hit_carries_the_origins_date_and_its_age(start_gateway, upstrea
     assert hit["X-Cache"] == "HIT"
     assert hit["Date"] == first["Date"]
     assert int(hit["Age"]) >= 1
+
+
+async def test_a_plan_does_not_keep_a_purged_entry_alive(start_gateway, upstream, http):
+    # Plans outlive entries (the memo holds thousands); a purged body must be freed.
+    base, app = await start_gateway(Settings(upstream=upstream.url))
+    await get(http, base, ME, ADMIN_TOKEN_1, A1)
+    _, h, _ = await get(http, base, ME, ADMIN_TOKEN_1, A1)
+    assert h["X-Cache"] == "HIT"
+    (plan,) = [p for p in app[keys.PROXY].plans._plans.values() if p is not None]
+    assert plan.answer is not None
+    entry = weakref.ref(plan.answer.entry())
+    assert entry() is not None
+    assert await app[CACHE].purge(None, None) == 1  # everything
+    gc.collect()
+    assert entry() is None
+    _, h, _ = await get(http, base, ME, ADMIN_TOKEN_1, A1)
+    assert h["X-Cache"] == "MISS"
