@@ -142,6 +142,8 @@ async def main(args: argparse.Namespace) -> list[Run]:
                     str(args.window),
                     "--latency",
                     str(args.latency),
+                    "--log-limit",  # every request: the windows are counted from the log
+                    "0",
                 ],
                 work / "sim.log",
             )

@@ -178,7 +178,10 @@ class Simulator:
             headers=dict(request.headers),
             body=body,
         )
-        self.log.append(entry)
+        log, limit = self.log, self.config.log_limit
+        if limit is not None and len(log) >= limit:
+            del log[: max(1, limit // 2)]  # amortised: one move per half a limit of requests
+        log.append(entry)
         paths = (request.path, f"/v2/{rel}" if prefix else request.path)
         fault = self.faults.take(request.method, paths)
         delay = self.config.latency + (fault.delay if fault else 0.0)

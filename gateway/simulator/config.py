@@ -25,6 +25,11 @@ class SimConfig:
     """Whether 429s carry ``Retry-After``: ``always``, ``never`` or ``alternate`` (flips)."""
     latency: float = 0.0
     """Seconds added to every response."""
+    log_limit: int | None = None
+    """Most requests kept in ``Simulator.log``; when it is full the older half is dropped.
+    ``None`` keeps every request (tests count them). A long-running simulator needs a bound:
+    every kept request is several objects the garbage collector walks on each full
+    collection, which grew into pauses of a tenth of a second and more under load."""
     public_base: str | None = None
     """Origin for absolute links/Location, e.g. ``https://api.harvestapp.com``.
 

@@ -188,3 +188,14 @@ async def test_head_and_json_suffix(client, admin1):
     assert head.status == 200
     assert head.headers["ETag"].startswith('W/"')
     assert await head.read() == b""
+
+
+async def test_a_bounded_log_keeps_the_latest_requests(aiohttp_client, sim, admin1):
+    sim.config.log_limit = 10  # a long-running simulator's bound (the CLI's default: 10,000)
+    client = await aiohttp_client(sim.app())
+    for n in range(25):
+        resp = await client.get(f"/v2/time_entries?page={n + 1}", headers=admin1)
+        assert resp.status == 200
+    assert 5 <= len(sim.log) <= 10
+    assert [r.query for r in sim.log][-3:] == ["page=23", "page=24", "page=25"]
+    assert parse_args(["--log-limit", "0"]).log_limit == 0  # 0: keep every request
