@@ -5,7 +5,8 @@
 wrk's requests per second on a shared two-core machine drift by a third between runs; the
 instructions a server executes per request do not (the same count twice, whatever else runs).
 Each server runs under ``valgrind --tool=callgrind``; after a warm-up its counters are zeroed,
-``--requests`` requests are sent (16 at a time), and the counters dumped. Ratios are
+``--requests`` requests are sent (``--in-flight`` at a time, 16 by default), and the counters
+dumped. Ratios are
 baseline ÷ gateway instructions: the throughput each would reach on one saturated core,
 relative to the baseline. Pairs: the gateway's pass-through against the minimal aiohttp proxy
 (``bench/baseline_proxy.py``), and the gateway's cache hit against the bare aiohttp server
@@ -51,7 +52,9 @@ def _counted(dump: Path) -> int:
     raise SystemExit(f"no totals in {dump}")
 
 
-def per_request(args: Sequence[str], port: int, requests: int, work: Path) -> int:
+def per_request(
+    args: Sequence[str], port: int, requests: int, work: Path, in_flight: int = 16
+) -> int:
     """Instructions per request of the server ``args`` (listening on ``port``)."""
     out = work / f"callgrind.{port}"
     url = f"http://127.0.0.1:{port}{PATH}"
@@ -60,7 +63,7 @@ def per_request(args: Sequence[str], port: int, requests: int, work: Path) -> in
     with process(cmd, port, startup=180, stop=60) as pid:
         asyncio.run(drive(url, 200))  # warm-up: connections, caches, first-use paths
         subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
-        asyncio.run(drive(url, requests))
+        asyncio.run(drive(url, requests, in_flight))
         subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
     dumps = sorted(work.glob(f"callgrind.{port}.*"))  # the explicit dump, not the exit one
     return _counted(dumps[0]) // requests
@@ -69,10 +72,11 @@ def per_request(args: Sequence[str], port: int, requests: int, work: Path) -> in
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--in-flight", type=int, default=16, help="requests sent at a time")
     args = parser.parse_args()
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
-    n = args.requests
+    n, k = args.requests, args.in_flight
     sim_port = free_port()
     upstream = f"http://127.0.0.1:{sim_port}"
     sim = python("-m", "gateway.simulator", "--port", str(sim_port),
@@ -87,21 +91,21 @@ def main() -> None:
 
         p = free_port()
         counts["baseline proxy"] = per_request(
-            python("-m", "bench.baseline_proxy", str(p), upstream), p, n, work
+            python("-m", "bench.baseline_proxy", str(p), upstream), p, n, work, k
         )
         p = free_port()
         policy = str(ROOT / "bench" / "passthrough-policy.toml")
-        counts["gateway pass-through"] = per_request(gateway(p, "--policy", policy), p, n, work)
+        counts["gateway pass-through"] = per_request(gateway(p, "--policy", policy), p, n, work, k)
         body = asyncio.run(drive(f"{upstream}{PATH}", 1, 1))
         (work / "body.json").write_bytes(body)
         p = free_port()
         bare = python("bench/bare_server.py", "--port", str(p), "--body", str(work / "body.json"))
-        counts["bare server"] = per_request(bare, p, n, work)
+        counts["bare server"] = per_request(bare, p, n, work, k)
         p = free_port()
-        counts["gateway cache hit"] = per_request(gateway(p), p, n, work)
+        counts["gateway cache hit"] = per_request(gateway(p), p, n, work, k)
         p = free_port()
         counts["gateway cache hit, --access-log misses"] = per_request(
-            gateway(p, "--access-log", "misses"), p, n, work
+            gateway(p, "--access-log", "misses"), p, n, work, k
         )
     base, bare_n = counts["baseline proxy"], counts["bare server"]
     lines = [f"{name}: {count:,} instructions/request" for name, count in counts.items()]
@@ -111,8 +115,8 @@ def main() -> None:
     for line in lines:
         print(line)  # noqa: T201
     append_results(
-        f"Instructions per request (callgrind, {n} requests, 16 at a time)",
-        "python -m bench.instructions",
+        f"Instructions per request (callgrind, {n} requests, {k} at a time)",
+        f"python -m bench.instructions --requests {n} --in-flight {k}",
         lines,
     )
 
