@@ -97,6 +97,13 @@ def identify(headers: Mapping[str, str], query: Mapping[str, str]) -> tuple[str 
     return token, (account.strip() if account else None)
 
 
+def claimed_account(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The account id a request names, if well formed: for the log line of a request refused
+    before it became an ``Exchange``."""
+    account = identify(headers, query)[1]
+    return account if account and _ACCOUNT_ID.match(account) else None
+
+
 def account_problem(account: str | None) -> Reject | None:
     """Why an account id (header or query form) cannot be used, or None."""
     if not account:

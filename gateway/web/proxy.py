@@ -23,6 +23,7 @@ from gateway.core.headers import (
     Caller,
     Reject,
     check_api_request,
+    claimed_account,
     named_by_connection,
 )
 from gateway.core.routes import Route, RouteError, Upstream, resolve
@@ -365,8 +366,9 @@ class ProxyHandler:
             return resp
         finally:
             metrics.active -= 1
-            if exchange is None:
-                self._account(request, started, status, route, None, {}, request_id)
+            if exchange is None:  # refused before it was one: the account it names, if any
+                account = claimed_account(request.headers, request.query)
+                self._account(request, started, status, route, account, {}, request_id)
             else:
                 self._account(request, started, status, route, exchange.account_id,
                               exchange.notes, request_id)  # fmt: skip

@@ -343,3 +343,16 @@ async def test_every_proxied_answer_says_what_the_cache_did(gw, echo):
         assert resp.headers["X-Cache"] == "BYPASS"  # a write
     async with gw.get("/id/api/v2/accounts", headers=H) as resp:
         assert resp.headers["X-Cache"] == "BYPASS"  # Harvest ID is never cached
+
+
+async def test_a_refused_request_is_logged_with_the_account_it_names(echo, start_gateway):
+    logs = StringIO()
+    url, _ = await start_gateway(Settings(upstream=echo.origin), log_stream=logs)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url + "/v2/time_entries", headers=H, data=b"null") as resp:
+            assert resp.status == 400  # a GET with a body: refused before it is an Exchange
+        bad = {**H, "Harvest-Account-Id": "not an id"}
+        async with s.get(url + "/v2/time_entries", headers=bad) as resp:
+            assert resp.status == 400
+    access = [e for e in map(json.loads, logs.getvalue().splitlines()) if e["event"] == "request"]
+    assert [(e["status"], e["account_id"]) for e in access] == [(400, "4242"), (400, None)]
