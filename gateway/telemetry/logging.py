@@ -254,10 +254,8 @@ class AccessLogger:
             f"{request_id}\n{account_id}\n{method}\n{route}\n{cache}"
         ):
             head = _head(account_id, method, route, status)
-            tail = _tail(queue_wait_ms, upstream_ms, upstream_attempts, cache)
-            self._writer.msg(
-                f'{{"request_id": {_quote(request_id)}{head}{duration_ms!r}{tail}{self._clock()}"}}'
-            )
+            self.templated(request_id, head, duration_ms,
+                           _tail(queue_wait_ms, upstream_ms, upstream_attempts, cache))  # fmt: skip
             return
         fields: EventDict = {
             "request_id": request_id,
@@ -281,6 +279,13 @@ class AccessLogger:
         if self._json and not _may_hold_secret(f"{account_id}\n{route}\n{cache}"):
             template = (_head(account_id, "GET", route, status), _tail(0, None, None, cache))
         return FixedLine(self, account_id, route, status, cache, template)
+
+    def templated(self, request_id: str, head: str, duration_ms: float, tail: str) -> None:
+        """Write a JSON line from its rendered parts (``_head``, ``_tail``); the caller has
+        probed its strings for secrets."""
+        self._writer.msg(
+            f'{{"request_id": {_quote(request_id)}{head}{duration_ms!r}{tail}{self._clock()}"}}'
+        )
 
     def __call__(self, fields: EventDict) -> None:
         """Write ``fields`` (which include ``event``) as an info line, through the processors."""
@@ -317,9 +322,7 @@ class FixedLine:
                            upstream_ms=None, upstream_attempts=None, cache=cache)  # fmt: skip
             return
         head, tail = template
-        access._writer.msg(
-            f'{{"request_id": {_quote(request_id)}{head}{duration_ms!r}{tail}{access._clock()}"}}'
-        )
+        access.templated(request_id, head, duration_ms, tail)
 
 
 # The JSON line as the processors render it, fields in the same order, around its duration.
