@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from gateway.core.cache_rules import key_matches
 from gateway.stores.envelope import Entry, EnvelopeSerializer
+from gateway.stores.redis_retry import reconnect_once
 from gateway.tasks import cancel_all, reraise_if_cancelling
 from gateway.telemetry.logging import Logger
 
@@ -307,7 +308,7 @@ class RedisStore:
             timeout=options.timeout,
             create_connection_timeout=options.timeout,
             pool_max_size=options.pool_size,
-            connection_pool_kwargs={"socket_timeout": options.timeout},
+            connection_pool_kwargs={"socket_timeout": options.timeout, "retry": reconnect_once()},
             **_redis_kwargs(options.url),
         )
         self.client: aioredis.Redis = self._cache.client

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from gateway.core.quota import Limit
 from gateway.stores.quota import (
@@ -24,6 +22,7 @@ from gateway.stores.quota import (
     LimitStatus,
     Reservation,
 )
+from gateway.stores.redis_retry import reconnect_once
 
 US = 1_000_000
 
@@ -229,12 +228,13 @@ return fmt(now)
 
 
 def connect(url: str, timeout: float = 0.25) -> aioredis.Redis:
-    """A client that fails fast: the caller falls back instead of waiting on a dead Redis."""
+    """A client that fails fast: the caller falls back instead of waiting on a dead Redis
+    (only a broken pooled connection is retried, see ``redis_retry``)."""
     client: aioredis.Redis = aioredis.Redis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=reconnect_once(),
         decode_responses=True,
     )
     return client
