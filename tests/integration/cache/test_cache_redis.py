@@ -16,6 +16,7 @@ from gateway.stores.cache import MemoryTier, RedisOptions, RedisStore
 from gateway.stores.envelope import Entry
 from gateway.web.cache_admin import CACHE
 from tests.integration.cache.conftest import get
+from tests.support import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -28,7 +29,13 @@ async def shared_redis(redis_url):
     await client.aclose()
 
 
-async def replicas(start_gateway: Any, upstream: Any, redis_url: str, n: int = 2) -> list[str]:
+async def replicas(
+    start_gateway: Any,
+    upstream: Any,
+    redis_url: str,
+    n: int = 2,
+    stores: list[RedisStore] | None = None,
+) -> list[str]:
     # Replicas behind one load balancer: one public URL, so their bodies' links agree and they
     # may share cached entries (replicas reached by different hosts keep theirs apart).
     settings = Settings(
@@ -38,7 +45,7 @@ async def replicas(start_gateway: Any, upstream: Any, redis_url: str, n: int = 2
         public_url="http://harvest-gateway.internal",
     )
     out: list[str] = []
-    stores: list[RedisStore] = []
+    stores = [] if stores is None else stores
     for _ in range(n):
         base, app = await start_gateway(settings)
         out.append(base)
@@ -175,3 +182,36 @@ async def test_a_write_waits_for_every_replica_to_drop_its_copy_but_not_forever(
         await stray.aclose()
         for s in (a, b):
             await s.aclose()
+
+
+async def test_after_redis_restarts_a_write_on_one_replica_reaches_the_other(
+    start_gateway, upstream, http
+):
+    server = RedisServer()
+    server.start()
+    try:
+        stores: list[RedisStore] = []
+        a, b = await replicas(start_gateway, upstream, server.url, stores=stores)
+        _, _, page = await get(http, a, "/v2/time_entries", ADMIN_TOKEN_1, A1)
+        item = f"/v2/time_entries/{json.loads(page)['time_entries'][0]['id']}"
+        for base in (a, b):
+            await get(http, base, item, ADMIN_TOKEN_1, A1)
+        server.stop()
+        for base in (a, b):  # Redis away: still answered (the memory tier, or upstream)
+            status, _, _ = await get(http, base, item, ADMIN_TOKEN_1, A1)
+            assert status == 200
+        server.start()
+        for _ in range(500):  # each replica's invalidation subscription comes back by itself
+            if all(s.bus_up() for s in stores):
+                break
+            await asyncio.sleep(0.01)
+        assert all(s.bus_up() for s in stores)
+        async with http.patch(
+            a + item, json={"notes": "after the restart"}, headers=headers_for(ADMIN_TOKEN_1, A1)
+        ) as r:
+            assert r.status == 200
+        for base in (b, a):
+            _, _, body = await get(http, base, item, ADMIN_TOKEN_1, A1)
+            assert json.loads(body)["notes"] == "after the restart", base
+    finally:
+        server.stop()
