@@ -63,7 +63,6 @@ def hop_by_hop(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
     )
 
 
-@functools.lru_cache(maxsize=256)  # a handful of distinct Connection values ever arrive
 @functools.lru_cache(maxsize=256)  # pure and hot: a few distinct Connection values recur
 def named_by_connection(
     connection: tuple[str, ...], also: frozenset[str] = frozenset()

@@ -117,7 +117,9 @@ def _complete(reply: Reply, body: bytes) -> bool:
     return True
 
 
-_HIT_LABELS: Final = ("hit",)
+# What ``note`` records for a hit, built once for the hit path's ``fresh_near``.
+_HIT: Final = Outcome.HIT.value
+_HIT_LABELS: Final = (_HIT.lower(),)
 
 
 class ResponseCache:
@@ -216,7 +218,7 @@ class ResponseCache:
         if entry is None or now - entry.stored_at >= rule.ttl:
             return None
         self.metrics.cache_requests.add(_HIT_LABELS)
-        self.counts["HIT"] += 1
+        self.counts[_HIT] += 1
         return entry, int(now - entry.stored_at)
 
     @staticmethod

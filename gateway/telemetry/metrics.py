@@ -135,13 +135,19 @@ class Metrics:
         ProcessCollector(registry=r)
 
     def count_request(self, route: str, method: str, status: int, cache: str) -> None:
-        self.requests.inc(route, method, status_class(status), cache)
+        self.requests.add(request_labels(route, method, status, cache))
 
     def observe_request(self, method: str, seconds: float) -> None:
         self.request_duration.observe(seconds, method)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def request_labels(route: str, method: str, status: int, cache: str) -> tuple[str, ...]:
+    """The ``requests`` counter's label values, in its label order (built ahead of time by
+    the hit path, which counts with ``requests.add``)."""
+    return route, method, status_class(status), cache
 
 
 _CLASSES = tuple(f"{n}xx" for n in range(10))

@@ -34,7 +34,7 @@ from gateway.policy.schema import Policy
 from gateway.settings import AccessLog, Settings
 from gateway.stores.envelope import Entry
 from gateway.telemetry.logging import AccessLogger
-from gateway.telemetry.metrics import Metrics, status_class
+from gateway.telemetry.metrics import Metrics, request_labels
 from gateway.web.hits import UNSEEN, Answer, Plan, PlanMemo, general_shape, shape_of
 from gateway.web.respond import error_response, json_response, send_reply
 
@@ -231,7 +231,7 @@ class ProxyHandler:
         if wants_access_log(self.settings.access_log, entry.status, hit):
             line = self.access.fixed(account_id=plan.account_id, route=plan.template,
                                      status=entry.status, cache=hit)  # fmt: skip
-        labels = (plan.template, "GET", status_class(entry.status), hit)
+        labels = request_labels(plan.template, "GET", entry.status, hit)
         return Answer(weakref.ref(entry), headers, labels, line)
 
     async def _plan(self, request: web.Request, cache: ResponseCache) -> Plan | None:
