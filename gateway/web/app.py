@@ -27,9 +27,9 @@ from gateway.telemetry.logging import AccessLogger, LineWriter, make_logger
 from gateway.telemetry.metrics import Metrics
 from gateway.transports.replay import Origins, Player, ReplayTransport
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
-from gateway.web import admin, cache_admin, cassettes_admin, keys
+from gateway.web import admin, cache_admin, cassettes_admin, keys, quota_admin
+from gateway.web.own import add_own_routes, answering_request_id
 from gateway.web.proxy import ProxyHandler, id_generator, not_found
-from gateway.web.quota_admin import quota_status
 from gateway.web.quota_setup import install_quota
 from gateway.web.server import handler_args
 
@@ -98,7 +98,6 @@ def create_app(
         replay = ReplayTransport(player, clock, penalty=policy.queue.default_penalty)
         stages = Stages(transport=replay)
         app[keys.READY_CHECKS].append(("cassettes", _dir_check(library.root)))
-        app.router.add_get("/_gateway/quota", quota_status)  # {"enabled": false}: no quota
     else:
         upstream = UpstreamTransport(_upstream_config(settings))
         starts.insert(0, upstream.start)
@@ -107,7 +106,7 @@ def create_app(
             transport=upstream,
             gate=connection_gate(settings.upstream_connections, settings.upstream_wait, metrics),
             timing=upstream_timing(clock, metrics),
-            admission=install_quota(app),  # also routes /_gateway/quota
+            admission=install_quota(app),
             retry=retry_stage(
                 RetryRules(policy.queue.upstream_retries, policy.queue.retry_backoff),
                 clock=clock,
@@ -135,12 +134,16 @@ def create_app(
         log_writer.flush()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_get("/healthz", admin.healthz)
-    app.router.add_get("/readyz", admin.readyz)
-    app.router.add_get("/metrics", admin.metrics)
-    cache_admin.add_routes(app)
-    cassettes_admin.add_routes(app)
-    app.router.add_route("*", "/_gateway/{tail:.*}", _gateway_not_found)
+    request_ids = id_generator()  # one sequence for proxied requests and the gateway's own
+    add_own_routes(
+        app.router,
+        # /_gateway/quota answers {"enabled": false} where there is no quota (replay mode)
+        [*admin.routes(), *quota_admin.routes(), *cache_admin.routes(), *cassettes_admin.routes()],
+        request_ids,
+    )
+    app.router.add_route(
+        "*", "/_gateway/{tail:.*}", answering_request_id(_gateway_not_found, request_ids)
+    )
     proxy = ProxyHandler(
         settings=settings,
         policy=policy,
@@ -148,7 +151,7 @@ def create_app(
         metrics=metrics,
         access=AccessLogger(settings.log_format.value, log_writer),
         pipeline=build_pipeline(stages),
-        request_ids=id_generator(),
+        request_ids=request_ids,
         credentials=app.get(keys.CREDENTIALS),
         # The hit path, where a cache stage is in the pipeline and has anything to cache.
         cache=cache if stages.cache is cache else None,

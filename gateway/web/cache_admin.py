@@ -78,7 +78,9 @@ async def cache_purge(request: web.Request) -> web.Response:
     return json_response(200, {"purged": purged, "account": account, "prefix": prefix})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/_gateway/cache", cache_stats)
-    app.router.add_delete("/_gateway/cache", cache_purge)
-    app.router.add_post("/_gateway/cache", cache_purge)
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/_gateway/cache", cache_stats),
+        web.delete("/_gateway/cache", cache_purge),
+        web.post("/_gateway/cache", cache_purge),
+    ]

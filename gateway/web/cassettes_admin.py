@@ -51,6 +51,8 @@ async def rewind(request: web.Request) -> web.Response:
     return json_response(200, {"rewound": rewound})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/_gateway/cassettes", list_loaded)
-    app.router.add_post("/_gateway/cassettes/rewind", rewind)
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/_gateway/cassettes", list_loaded),
+        web.post("/_gateway/cassettes/rewind", rewind),
+    ]

@@ -16,3 +16,7 @@ async def quota_status(request: web.Request) -> web.Response:
     store = request.app.get(keys.QUOTA_STORE_HEALTH)
     ok, detail = store() if store else (True, "in-process")
     return json_response(200, {"enabled": True, "store": {"ok": ok, "detail": detail}, **body})
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/_gateway/quota", quota_status)]

@@ -12,7 +12,6 @@ from gateway.stores.quota import InProcessQuotaStore, QuotaStore
 from gateway.stores.quota_failover import FailoverQuotaStore
 from gateway.stores.quota_redis import RedisQuotaStore, connect
 from gateway.web import keys
-from gateway.web.quota_admin import quota_status
 
 
 def install_quota(app: web.Application) -> Admission | None:
@@ -59,5 +58,4 @@ def install_quota(app: web.Application) -> Admission | None:
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
-    app.router.add_get("/_gateway/quota", quota_status)
     return admission

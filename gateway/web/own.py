@@ -1,0 +1,62 @@
+"""The gateway's own endpoints (``/healthz``, ``/readyz``, ``/metrics``, ``/_gateway/...``),
+registered in one place so they answer alike: each returns the caller's ``X-Request-Id`` (or a
+fresh one), as proxied requests do, and a method a path does not serve gets a JSON 405 with
+``Allow`` rather than falling through to the proxy's "not forwarded" 404.
+
+The wrapping happens at registration, not in a middleware: a middleware would cost every
+proxied request a coroutine frame to serve these few.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiohttp import web
+
+from gateway.web.proxy import request_id_of
+from gateway.web.respond import json_response
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def answering_request_id(handler: Handler, fresh: Callable[[], str]) -> Handler:
+    @functools.wraps(handler)
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = await handler(request)
+        response.headers["X-Request-Id"] = request_id_of(request, fresh)
+        return response
+
+    return answer
+
+
+def method_not_allowed(path: str, allowed: Iterable[str]) -> Handler:
+    methods = ", ".join(sorted(allowed))
+
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        return json_response(
+            405,
+            {"error": "method_not_allowed",
+             "error_description": f"{path} answers {methods}, not {request.method}."},
+            headers={"Allow": methods},
+        )  # fmt: skip
+
+    return refuse
+
+
+def add_own_routes(
+    router: web.UrlDispatcher, routes: Iterable[web.RouteDef], fresh: Callable[[], str]
+) -> None:
+    """Register ``routes``; each of their paths then refuses its other methods."""
+    by_path: dict[str, list[web.RouteDef]] = {}
+    for route in routes:
+        by_path.setdefault(route.path, []).append(route)
+    for path, defs in by_path.items():
+        methods = {d.method for d in defs}
+        if "GET" in methods:
+            methods.add("HEAD")  # aiohttp answers HEAD for every GET route
+        for d in defs:
+            web.RouteDef(d.method, path, answering_request_id(d.handler, fresh), d.kwargs).register(
+                router
+            )
+        router.add_route("*", path, answering_request_id(method_not_allowed(path, methods), fresh))
