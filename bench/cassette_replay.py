@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from gateway.core.interactions import to_interaction, with_length
+from gateway.core.links import HARVEST_ID, upstream_moves
 from gateway.stores import cassette_files as files
 from gateway.stores.cassettes import CassetteLibrary
 from tests.support import free_port, wait_port
@@ -58,7 +59,7 @@ def make_cassette(root: Path, name: str, n: int) -> None:
                 request_headers=[("Harvest-Account-Id", "111111"), ("User-Agent", "b")],
                 request_body=b"", status=200, reason="OK",
                 response_headers=[("Content-Type", "application/json; charset=utf-8")],
-                response_body=body_for(i), origin=API, public="http://gw",
+                response_body=body_for(i), moves_back=upstream_moves(API, HARVEST_ID, "http://gw"),
             )
         )
         for i in range(n)

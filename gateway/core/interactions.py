@@ -13,7 +13,7 @@ from typing import Any
 
 from multidict import CIMultiDict
 
-from gateway.core.links import Move, move_url, rewrite_links, rewrite_url
+from gateway.core.links import Move, move_url, rewrite_links
 
 Interaction = dict[str, Any]
 
@@ -63,16 +63,15 @@ def to_interaction(
     reason: str,
     response_headers: Iterable[tuple[str, str]],
     response_body: bytes,
-    origin: str,
-    public: str,
+    moves_back: Sequence[Move],
 ) -> Interaction:
-    """A recorded interaction; ``origin`` is the upstream the exchange went to and ``public`` the
-    gateway's own origin, which the transport put into links and ``Location``: undone here."""
-    body = rewrite_links(response_body, ((public, origin),))
+    """A recorded interaction. The transport pointed links and ``Location`` at the gateway;
+    ``moves_back`` (``links.upstream_moves``) points them at the upstreams again."""
+    body = rewrite_links(response_body, moves_back)
     headers = header_lists(response_headers, _FRAMING)
     for name, values in headers.items():
         if name.lower() == "location":
-            headers[name] = [rewrite_url(v, public, origin) for v in values]
+            headers[name] = [move_url(v, moves_back) for v in values]
     return {
         "request": {
             "body": text_or_bytes(request_body) if request_body else None,

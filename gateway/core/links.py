@@ -26,6 +26,12 @@ def public_moves(api: str, id_: str, public: str) -> tuple[Move, ...]:
     return ((api, public), (id_, id_public), (HARVEST_API, public), (HARVEST_ID, id_public))
 
 
+def upstream_moves(api: str, id_: str, public: str) -> tuple[Move, ...]:
+    """``public_moves`` undone, for what a recording stores: ``public/id`` back to Harvest ID
+    (tried first, as it also starts with ``public``), the rest of ``public`` to the API."""
+    return ((public + "/id", id_), (public, api))
+
+
 def move_url(url: str, moves: Sequence[Move]) -> str:
     """``url`` under the first move whose origin it starts with; otherwise unchanged."""
     for old, new in moves:

@@ -19,6 +19,7 @@ import structlog
 from gateway.clock import Clock
 from gateway.core.headers import bearer_token
 from gateway.core.interactions import to_interaction, with_length
+from gateway.core.links import upstream_moves
 from gateway.core.matchers import account_tag
 from gateway.core.record_mode import Action, decide
 from gateway.core.redact import find_secrets, interaction_text, redact_interaction
@@ -76,7 +77,7 @@ def record_stage(
         if reply.status == 429:  # admission absorbs it (retry or 503): callers never see one
             reply.headers[RECORD_HEADER] = "skipped: 429"
             return reply
-        origin = player.origins.upstream(exchange)
+        o = player.origins
         raw = to_interaction(
             method=exchange.method,
             uri=player.uri(exchange),
@@ -86,8 +87,7 @@ def record_stage(
             reason=reply.reason,
             response_headers=reply.headers.items(),
             response_body=body,
-            origin=origin,
-            public=exchange.public_origin or player.origins.public,
+            moves_back=upstream_moves(o.api, o.id, exchange.public_origin or o.public),
         )
         if exchange.account_id and "Harvest-Account-Id" not in exchange.headers:
             # The account came in the query, which redaction removes: keep it matchable.

@@ -95,7 +95,8 @@ class JsonErrorRequestHandler(RequestHandler):
     ) -> Coroutine[Any, Any, tuple[web.StreamResponse, bool]]:
         # An HTTPException raised anywhere (the router's, aiohttp's body limit) arrives here as
         # the response: answer it as JSON. Cheaper than a middleware, which every request pays.
-        if isinstance(resp, web.HTTPException) and resp.status >= 400:
+        # The status first: HTTPException's isinstance goes through ABCMeta, a cost per answer.
+        if resp.status >= 400 and isinstance(resp, web.HTTPException):
             resp = http_error_json(resp)
         if self.max_responses:
             self.responses += 1

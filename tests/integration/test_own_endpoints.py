@@ -72,7 +72,8 @@ async def test_a_wrong_method_is_refused_with_allow(
                 assert resp.headers["X-Request-Id"] == "r-1"
                 body = await resp.json()
             assert body["error"] == "method_not_allowed"
-            assert method in body["error_description"] and path in body["error_description"]
+            assert method in body["error_description"]
+            assert path in body["error_description"]
         async with http.get("/_gateway/nothing-here") as resp:
             assert resp.status == 404
             assert (await resp.json())["error"] == "not_found"

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from gateway.core.interactions import reply_parts, to_interaction, with_length
+from gateway.core.links import HARVEST_ID as ID
+from gateway.core.links import public_moves, upstream_moves
 from gateway.core.matchers import account_tag, closest, differences, shape_of, summary
 from gateway.core.record_mode import Action, decide, replay_action
 from gateway.core.redact import find_secrets, interaction_text, redact_interaction
@@ -104,8 +106,7 @@ def _interaction(**over: Any) -> dict[str, Any]:
         reason="Created",
         response_headers=[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Content-Length", "9")],
         response_body=b'{"id":1,"code":"PRJ","email":"x@y.z"}',
-        origin=API,
-        public="http://gw",
+        moves_back=upstream_moves(API, ID, "http://gw"),
     )
     base.update(over)
     return base
@@ -172,7 +173,7 @@ def test_recorded_form_restores_upstream_links_and_replays_with_public_ones():
     raw = to_interaction(
         method="GET", uri=f"{API}/v2/clients", request_headers=[], request_body=b"",
         status=200, reason="OK", response_headers=[("Location", "http://gw/v2/clients/1")],
-        response_body=body, origin=API, public="http://gw",
+        response_body=body, moves_back=upstream_moves(API, ID, "http://gw"),
     )  # fmt: skip
     raw = with_length(raw)
     assert raw["request"]["body"] is None
@@ -184,6 +185,29 @@ def test_recorded_form_restores_upstream_links_and_replays_with_public_ones():
     assert headers["Location"] == "http://gw2/v2/clients/1"
     assert "Content-Length" not in headers
     assert json.loads(out)["links"]["next"] == "http://gw2/v2/clients?page=2"
+
+
+def test_recording_restores_each_upstream_of_a_link_and_replay_moves_them_back():
+    # One gateway serves Harvest ID under /id: its links must go back to ID's origin, not to
+    # the API's (both start with the public origin), whichever upstream answered.
+    public = "http://gw"
+    body = (b'{"links":{"api":"http://gw/v2/users/me","id":"http://gw/id/api/v2/accounts",'
+            b'"idq":"http://gw/id?x=1","other":"http://gwx/v2/a"}}')  # fmt: skip
+    raw = to_interaction(
+        method="GET", uri=f"{ID}/api/v2/accounts", request_headers=[], request_body=b"",
+        status=200, reason="OK",
+        response_headers=[("Location", "http://gw/id/api/v2/oauth2/authorize")],
+        response_body=body, moves_back=upstream_moves(API, ID, public),
+    )  # fmt: skip
+    links = json.loads(raw["response"]["body"]["string"])["links"]
+    assert links == {"api": f"{API}/v2/users/me", "id": f"{ID}/api/v2/accounts",
+                     "idq": f"{ID}?x=1", "other": "http://gwx/v2/a"}  # fmt: skip
+    assert raw["response"]["headers"]["Location"] == [f"{ID}/api/v2/oauth2/authorize"]
+    _, _, headers, out = reply_parts(raw, public_moves(API, ID, "http://gw2"))
+    assert json.loads(out)["links"] == {
+        "api": "http://gw2/v2/users/me", "id": "http://gw2/id/api/v2/accounts",
+        "idq": "http://gw2/id?x=1", "other": "http://gwx/v2/a"}  # fmt: skip
+    assert headers["Location"] == "http://gw2/id/api/v2/oauth2/authorize"
 
 
 def test_gzip_bodies_from_httpx_cassettes_are_served_decoded():

@@ -12,6 +12,8 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
 from gateway.core.interactions import to_interaction, with_length
+from gateway.core.links import HARVEST_ID as ID
+from gateway.core.links import upstream_moves
 from gateway.core.matchers import shape_of
 from gateway.settings import RecordMode
 from gateway.stores import cassette_files as files
@@ -28,7 +30,7 @@ def interaction(path: str, body: bytes | str = b'{"ok":true}', status: int = 200
             method="GET", uri=API + path, request_headers=[("User-Agent", "t")],
             request_body=b"", status=status, reason="OK",
             response_headers=[("Content-Type", "application/json")],
-            response_body=raw, origin=API, public="http://gw",
+            response_body=raw, moves_back=upstream_moves(API, ID, "http://gw"),
         )
     )  # fmt: skip
 
