@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 
 class Mode(StrEnum):
@@ -75,6 +76,20 @@ class Settings:
     workers: int = 1
     uvloop: bool = False
 
+    def __post_init__(self) -> None:
+        # A mistyped URL fails here, at start-up, with the option's name: not as a 502 on every
+        # request, or a traceback when the first Redis connection is made.
+        checks = [
+            ("--upstream", self.upstream, _HTTP),
+            ("--id-upstream", self.id_upstream, _HTTP),
+            ("--public-url", self.public_url, _HTTP),
+            ("--redis-url", self.redis_url, _REDIS),
+        ]
+        for option, url, schemes in checks:
+            if url is not None and (problem := url_problem(url, schemes)):
+                env = ENV_PREFIX + option[2:].upper().replace("-", "_")
+                raise ValueError(f"{option} ({env}) {url!r}: {problem}")
+
     @property
     def public_origin(self) -> str:
         if self.public_url:
@@ -89,6 +104,27 @@ class Settings:
     @property
     def id_upstream_origin(self) -> str:
         return self.id_upstream.rstrip("/")
+
+
+_HTTP = ("http", "https")
+_REDIS = ("redis", "rediss")
+
+
+def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """What is wrong with ``url`` as one of ``schemes`` with a host, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    expected = "a URL starting " + " or ".join(f"{s}://" for s in schemes)
+    if parts.scheme not in schemes:
+        return f"expected {expected}"
+    if not parts.hostname:
+        return f"expected {expected} and a host"
+    if parts.scheme in _HTTP and (parts.query or parts.fragment):  # request paths follow it
+        return "expected no query or fragment"
+    return None
 
 
 def process_environ() -> Mapping[str, str]:

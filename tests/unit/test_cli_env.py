@@ -41,3 +41,40 @@ def test_check_policy_reads_the_quota_variable(capsys: pytest.CaptureFixture[str
     args = build_parser({"HARVEST_GATEWAY_QUOTA": "general=5/2s"}).parse_args(["check-policy"])
     assert cmd_check_policy(args) == 0
     assert "general=5/2s" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["--upstream", "localhost:8080"], {},
+         "--upstream (HARVEST_GATEWAY_UPSTREAM) 'localhost:8080': expected a URL starting "
+         "http:// or https://"),
+        (["--upstream", "https://h/harvest?x=1"], {}, "expected no query or fragment"),
+        ([], {"HARVEST_GATEWAY_ID_UPSTREAM": "http://"},
+         "--id-upstream (HARVEST_GATEWAY_ID_UPSTREAM) 'http://': expected a URL starting "
+         "http:// or https:// and a host"),
+        (["--public-url", "gw.internal"], {}, "--public-url (HARVEST_GATEWAY_PUBLIC_URL)"),
+        (["--redis-url", "http://cache:6379"], {},
+         "'http://cache:6379': expected a URL starting redis:// or rediss://"),
+        (["--redis-url", "redis://cache:port"], {}, "not a URL"),
+    ],
+)  # fmt: skip
+def test_a_malformed_url_stops_serve_before_it_starts(
+    argv: list[str], env: dict[str, str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = build_parser(env).parse_args(["serve", *argv])
+    assert cmd_serve(args) == 2  # it would otherwise have started serving
+    assert expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--upstream", "http://127.0.0.1:9/harvest/"],
+        ["--public-url", "https://gateway.example.com"],
+        ["--redis-url", "rediss://:pw@cache:6380/2?socket_keepalive=true"],
+        ["--id-upstream", "http://[::1]:8081"],
+    ],
+)
+def test_well_formed_urls_pass(argv: list[str]) -> None:
+    settings_from_args(build_parser({}).parse_args(["serve", *argv]))
