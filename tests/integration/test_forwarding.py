@@ -9,11 +9,9 @@ from io import StringIO
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from gateway.settings import Settings
-from tests.integration.echo_upstream import Echo
 from tests.support import free_port
 
 H = {
@@ -21,17 +19,6 @@ H = {
     "Harvest-Account-Id": "4242",
     "User-Agent": "ForwardTest (qa@example.com)",
 }
-
-
-@pytest.fixture
-async def echo():
-    echo = Echo()
-    server = TestServer(echo.app(), host="127.0.0.1")
-    await server.start_server()
-    echo.origin = f"http://127.0.0.1:{server.port}"
-    yield echo
-    echo.release.set()
-    await server.close()
 
 
 @pytest.fixture

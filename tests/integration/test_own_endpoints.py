@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from gateway.settings import Mode, Settings
 from tests.conftest import GatewayFactory
 from tests.integration.echo_upstream import Echo
-
-
-@pytest.fixture
-async def echo():
-    echo = Echo()
-    server = TestServer(echo.app(), host="127.0.0.1")
-    await server.start_server()
-    echo.origin = f"http://127.0.0.1:{server.port}"
-    yield echo
-    echo.release.set()
-    await server.close()
 
 
 def own_routes(app) -> list[tuple[str, str]]:
