@@ -23,7 +23,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def answering_request_id(handler: Handler, fresh: Callable[[], str]) -> Handler:
     @functools.wraps(handler)
     async def answer(request: web.Request) -> web.StreamResponse:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # aiohttp's (a body over the limit): made JSON later
+            exc.headers["X-Request-Id"] = request_id_of(request, fresh)
+            raise
         response.headers["X-Request-Id"] = request_id_of(request, fresh)
         return response
 
@@ -56,7 +60,6 @@ def add_own_routes(
         if "GET" in methods:
             methods.add("HEAD")  # aiohttp answers HEAD for every GET route
         for d in defs:
-            web.RouteDef(d.method, path, answering_request_id(d.handler, fresh), d.kwargs).register(
-                router
-            )
+            wrapped = answering_request_id(d.handler, fresh)
+            web.RouteDef(d.method, path, wrapped, d.kwargs).register(router)
         router.add_route("*", path, answering_request_id(method_not_allowed(path, methods), fresh))

@@ -66,3 +66,23 @@ async def test_a_wrong_method_is_refused_with_allow(
             assert resp.status == 404
             assert (await resp.json())["error"] == "not_found"
     assert echo.seen == []
+
+
+async def test_an_error_aiohttp_raises_in_an_own_endpoint_carries_the_request_id(
+    start_gateway: GatewayFactory, echo: Echo
+) -> None:
+    url, _ = await start_gateway(
+        Settings(upstream=echo.origin, max_body=1024, admin_token="admin-secret-1")
+    )
+    async with (
+        aiohttp.ClientSession(url) as http,
+        http.post(
+            "/_gateway/cache",
+            data=b'{"account": "' + b"1" * 4096 + b'"}',
+            headers={"Authorization": "Bearer admin-secret-1", "X-Request-Id": "big-1",
+                     "Content-Type": "application/json"},
+        ) as resp,
+    ):  # fmt: skip
+        assert resp.status == 413
+        assert resp.headers["X-Request-Id"] == "big-1"
+        assert (await resp.json())["error"] == "request_entity_too_large"
