@@ -7,16 +7,15 @@ Purge parameters (query string, or a JSON object body on POST): ``account`` and/
 
 from __future__ import annotations
 
-import hmac
 import json
 from typing import Any
 
 from aiohttp import web
 
 from gateway.core.cache_rules import normal_prefix
-from gateway.core.headers import bearer_token
 from gateway.pipeline.cache import ResponseCache
 from gateway.web import keys
+from gateway.web.own import not_admin
 from gateway.web.respond import json_response
 
 CACHE: web.AppKey[ResponseCache] = web.AppKey("cache")
@@ -29,14 +28,7 @@ def _denied(request: web.Request) -> web.Response | None:
             403, {"error": "admin_disabled",
                   "error_description": "Set --admin-token to enable the cache admin API."},
         )  # fmt: skip
-    given = bearer_token(request.headers.get("Authorization")) or ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        return json_response(
-            401, {"error": "invalid_admin_token",
-                  "error_description": "Send Authorization: Bearer <admin token>."},
-            headers={"WWW-Authenticate": 'Bearer realm="harvest-gateway admin"'},
-        )  # fmt: skip
-    return None
+    return not_admin(request, expected)
 
 
 async def cache_stats(request: web.Request) -> web.Response:

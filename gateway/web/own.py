@@ -10,10 +10,12 @@ proxied request a coroutine frame to serve these few.
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
+from gateway.core.headers import bearer_token
 from gateway.web.proxy import request_id_of
 from gateway.web.respond import json_response
 
@@ -32,6 +34,19 @@ def answering_request_id(handler: Handler, fresh: Callable[[], str]) -> Handler:
         return response
 
     return answer
+
+
+def not_admin(request: web.Request, expected: str) -> web.Response | None:
+    """None when ``request`` carries ``Authorization: Bearer <expected>``, else the 401 to send.
+    Compared as bytes, in constant time: ``hmac.compare_digest`` refuses non-ASCII text."""
+    given = bearer_token(request.headers.get("Authorization")) or ""
+    if hmac.compare_digest(given.encode(), expected.encode()):
+        return None
+    return json_response(
+        401, {"error": "invalid_admin_token",
+              "error_description": "Send Authorization: Bearer <admin token>."},
+        headers={"WWW-Authenticate": 'Bearer realm="harvest-gateway admin"'},
+    )  # fmt: skip
 
 
 def method_not_allowed(path: str, allowed: Iterable[str]) -> Handler:

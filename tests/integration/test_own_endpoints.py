@@ -86,3 +86,23 @@ async def test_an_error_aiohttp_raises_in_an_own_endpoint_carries_the_request_id
         assert resp.status == 413
         assert resp.headers["X-Request-Id"] == "big-1"
         assert (await resp.json())["error"] == "request_entity_too_large"
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+async def test_a_wrong_admin_token_is_a_401_whatever_its_characters(
+    start_gateway: GatewayFactory, echo: Echo, tmp_path, method: str
+) -> None:
+    # hmac.compare_digest raises on non-ASCII text: compared as text, "ü" was a 500.
+    url, _ = await start_gateway(
+        Settings(upstream=echo.origin, admin_token="admin-secret-1", cassette_dir=str(tmp_path))
+    )
+    path = "/_gateway/cassettes/rewind" if method == "POST" else "/_gateway/cache"
+    async with aiohttp.ClientSession(url) as http:
+        for given in ("Bearer ü", "Bearer admin-secret-", "bearer  admin-secret-2", "Basic eDp5"):
+            async with http.request(method, path, headers={"Authorization": given}) as resp:
+                assert resp.status == 401, given
+                assert (await resp.json())["error"] == "invalid_admin_token"
+                assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        ok = {"Authorization": "Bearer admin-secret-1"}
+        async with http.request(method, path, headers=ok) as resp:
+            assert resp.status == 200
