@@ -59,7 +59,8 @@ class LiveStack:
         origin = f"http://127.0.0.1:{sim_port}"
         self.port = free_port()
         settings = Settings(host="127.0.0.1", port=self.port, upstream=origin, id_upstream=origin,
-                            public_url=f"http://127.0.0.1:{self.port}")  # fmt: skip
+                            public_url=f"http://127.0.0.1:{self.port}",
+                            admin_token="fuzz-admin-token")  # fmt: skip
         runner = GatewayRunner(create_app(settings, log_stream=StringIO()), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
