@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from gateway.simulator.data import ACCOUNT_ID_1, ADMIN_TOKEN_1
 from tests.support import free_port, wait_port
@@ -68,7 +69,7 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def wrk_cpu(pid: int, url: str, headers: dict[str, str], **kwargs: int) -> WrkResult:
+def wrk_cpu(pid: int, url: str, headers: dict[str, str], **kwargs: Any) -> WrkResult:
     """``wrk`` against the server ``pid``, with that server's CPU time per request."""
     before = cpu_seconds(pid)
     result = wrk(url, headers, **kwargs)
@@ -105,6 +106,15 @@ def python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
+def pinned(cmd: list[str], cpus: str | None) -> list[str]:
+    """``cmd`` run on the CPUs ``cpus`` (``taskset -c`` syntax, e.g. "0"), or as it is."""
+    if cpus is None:
+        return cmd
+    if shutil.which("taskset") is None:
+        raise SystemExit("taskset is not installed (util-linux)")
+    return ["taskset", "-c", cpus, *cmd]
+
+
 def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
@@ -117,6 +127,7 @@ def wrk(
     connections: int = 64,
     threads: int = 2,
     pause_ms: int = 0,
+    cpus: str | None = None,
 ) -> WrkResult:
     """wrk's figures; ``pause_ms`` > 0 makes each connection wait that long between requests
     (wrk's ``delay``), for latency at a set load rather than at saturation."""
@@ -130,8 +141,8 @@ def wrk(
             script.write(f"function delay() return {pause_ms} end\n")
     try:
         out = subprocess.run(
-            [exe, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-             "-s", script.name, url],
+            pinned([exe, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+                    "-s", script.name, url], cpus),
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
     finally:
@@ -171,6 +182,7 @@ __all__ = [
     "cpu_seconds",
     "free_port",
     "median_of",
+    "pinned",
     "process",
     "wrk",
     "wrk_cpu",

@@ -9,11 +9,16 @@ does not depend on what else ran.
 
 p99 at saturation is mostly queueing, so a last phase paces the connections (each waits
 between requests) to about 40 % of the baseline's throughput and compares p99 there too.
+
+``--pin`` runs each proxy on CPU 0 and the simulator and wrk (one thread) on CPU 1: the proxy
+then owns a core, its throughput is its capacity, and runs vary far less than unpinned ones,
+where the three processes take turns on both cores.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from bench.harness import (
     HEADERS,
@@ -23,6 +28,7 @@ from bench.harness import (
     append_results,
     free_port,
     median_of,
+    pinned,
     process,
     python,
     wrk,
@@ -35,15 +41,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--pin", action="store_true", help="proxies on CPU 0, the rest on CPU 1")
     args = parser.parse_args()
+    proxy_cpu, other_cpu = ("0", "1") if args.pin else (None, None)
 
     sim_port, base_port, gw_port = free_port(), free_port(), free_port()
     upstream = f"http://127.0.0.1:{sim_port}"
+    policy = str(ROOT / "bench" / "passthrough-policy.toml")
     sim = python("-m", "gateway.simulator", "--port", str(sim_port),
                  "--general-limit", "100000000", "--general-window", "1")  # fmt: skip
     base = python("-m", "bench.baseline_proxy", str(base_port), upstream)
     gw = python("-m", "gateway", "serve", "--port", str(gw_port), "--upstream", upstream,
-                "--policy", str(ROOT / "bench" / "passthrough-policy.toml"))  # fmt: skip
+                "--policy", policy)  # fmt: skip
+    sim, base, gw = pinned(sim, other_cpu), pinned(base, proxy_cpu), pinned(gw, proxy_cpu)
     baseline: list[WrkResult] = []
     gateway: list[WrkResult] = []
     with (
@@ -52,8 +62,10 @@ def main() -> None:
         process(gw, gw_port) as gw_pid,
     ):
         for url in (f"http://127.0.0.1:{base_port}{PATH}", f"http://127.0.0.1:{gw_port}{PATH}"):
-            wrk(url, HEADERS, seconds=2, connections=args.connections)  # warm up
-        load = {"seconds": args.seconds, "connections": args.connections}
+            wrk(url, HEADERS, seconds=2, connections=args.connections, cpus=other_cpu)  # warm up
+        load: dict[str, Any] = {"seconds": args.seconds, "connections": args.connections}
+        if args.pin:
+            load |= {"cpus": other_cpu, "threads": 1}
         for _ in range(args.rounds):  # interleave, so drift hits both alike
             baseline.append(wrk_cpu(base_pid, f"http://127.0.0.1:{base_port}{PATH}", HEADERS,
                                     **load))  # fmt: skip
@@ -63,6 +75,9 @@ def main() -> None:
         paced = [wrk(f"http://127.0.0.1:{port}{PATH}", HEADERS, pause_ms=pause, **load)
                  for port in (base_port, gw_port)]  # fmt: skip
     lines = [
+        "proxies pinned to CPU 0, simulator and wrk (1 thread) to CPU 1"
+        if args.pin
+        else "unpinned: wrk (2 threads), simulator and proxy share both cores",
         f"baseline (minimal aiohttp proxy): {b.line()}",
         f"gateway (proxy mode, no cache): {g.line()}",
         f"throughput ratio gateway/baseline: {g.rps / b.rps:.2f} (target >= 0.9)",
@@ -77,7 +92,7 @@ def main() -> None:
     append_results(
         f"Pass-through: gateway vs minimal aiohttp proxy ({args.connections} connections, "
         f"median of {args.rounds})",
-        "python -m bench.passthrough",
+        "python -m bench.passthrough" + (" --pin" if args.pin else ""),
         lines,
     )
 
