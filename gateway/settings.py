@@ -82,8 +82,9 @@ class Settings:
         checks = [
             ("--upstream", self.upstream, _HTTP),
             ("--id-upstream", self.id_upstream, _HTTP),
-            ("--public-url", self.public_url, _HTTP),
-            ("--redis-url", self.redis_url, _REDIS),
+            # optional: empty means unset, as an empty variable does
+            ("--public-url", self.public_url or None, _HTTP),
+            ("--redis-url", self.redis_url or None, _REDIS),
         ]
         for option, url, schemes in checks:
             if url is not None and (problem := url_problem(url, schemes)):

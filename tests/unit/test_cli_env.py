@@ -57,6 +57,7 @@ def test_check_policy_reads_the_quota_variable(capsys: pytest.CaptureFixture[str
         (["--redis-url", "http://cache:6379"], {},
          "'http://cache:6379': expected a URL starting redis:// or rediss://"),
         (["--redis-url", "redis://cache:port"], {}, "not a URL"),
+        (["--upstream", ""], {}, "--upstream (HARVEST_GATEWAY_UPSTREAM) '': expected a URL"),
     ],
 )  # fmt: skip
 def test_a_malformed_url_stops_serve_before_it_starts(
@@ -74,6 +75,7 @@ def test_a_malformed_url_stops_serve_before_it_starts(
         ["--public-url", "https://gateway.example.com"],
         ["--redis-url", "rediss://:pw@cache:6380/2?socket_keepalive=true"],
         ["--id-upstream", "http://[::1]:8081"],
+        ["--public-url", "", "--redis-url", ""],  # empty: unset, as an empty variable is
     ],
 )
 def test_well_formed_urls_pass(argv: list[str]) -> None:
