@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gateway.clock import Clock, millis
-from gateway.core.routes import Upstream
 from gateway.model import CallNext, Exchange, Reply, Stage
 from gateway.telemetry.metrics import Metrics, status_class
 
@@ -13,8 +12,9 @@ def upstream_timing(clock: Clock, metrics: Metrics) -> Stage:
         started = clock.monotonic()
         reply = await call_next(exchange)
         elapsed = clock.monotonic() - started
-        # An identity test, not ``.value`` (a Python-level property on every enum member).
-        upstream = "api" if exchange.route.upstream is Upstream.API else "id"
+        # The member itself: a StrEnum is the str "api"/"id" (C hash and equality), where
+        # ``.value`` is a Python-level property read on every request.
+        upstream: str = exchange.route.upstream
         exchange.notes["upstream_ms"] = millis(elapsed)
         metrics.upstream_duration.observe(elapsed, upstream)
         metrics.upstream_responses.inc(upstream, status_class(reply.status))
