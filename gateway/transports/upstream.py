@@ -114,7 +114,14 @@ class UpstreamTransport:
         length = resp.content_length
         json_like = "json" in resp.headers.get("Content-Type", "").lower()
         if json_like and (length is None or length <= self.config.max_buffered_json):
-            body = await _read(resp)
+            try:  # under handle's deadline; read here, not in a coroutine of its own (one
+                body = await resp.read()  # frame fewer for the read's awaits to pass through)
+            except aiohttp.ClientError as exc:
+                raise upstream_unavailable(
+                    f"the upstream response was cut short ({type(exc).__name__})"
+                ) from exc
+            finally:
+                resp.release()
             reply.body = rewrite_links(body, self._moves_to(public))
             return reply
         if resp.method == "HEAD" or resp.status in (204, 304):
@@ -132,17 +139,6 @@ class UpstreamTransport:
                 self._moves.clear()
             moves = self._moves[public] = public_moves(self.config.api, self.config.id, public)
         return moves
-
-
-async def _read(resp: aiohttp.ClientResponse) -> bytes:
-    try:
-        return await resp.read()  # under handle's deadline
-    except aiohttp.ClientError as exc:
-        raise upstream_unavailable(
-            f"the upstream response was cut short ({type(exc).__name__})"
-        ) from exc
-    finally:
-        resp.release()
 
 
 async def _iterate(

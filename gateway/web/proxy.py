@@ -28,7 +28,7 @@ from gateway.core.headers import (
 )
 from gateway.core.routes import Route, RouteError, Upstream, resolve
 from gateway.errors import GatewayError
-from gateway.model import CallNext, Exchange, Reply
+from gateway.model import CallNext, Exchange
 from gateway.pipeline.cache import ResponseCache
 from gateway.policy.schema import Policy
 from gateway.settings import AccessLog, Settings
@@ -36,7 +36,7 @@ from gateway.stores.envelope import Entry
 from gateway.telemetry.logging import AccessLogger
 from gateway.telemetry.metrics import Metrics, request_labels
 from gateway.web.hits import UNSEEN, Answer, Plan, PlanMemo, general_shape, shape_of
-from gateway.web.respond import error_response, json_response, send_reply
+from gateway.web.respond import buffered_response, error_response, json_response, stream_reply
 
 # Never forwarded upstream: framing is aiohttp's job, X-Gateway-* talk to us, X-Forwarded-* are
 # rebuilt, cookies are not Harvest API's business. Nor is the caller's Accept-Encoding: the
@@ -188,14 +188,55 @@ class ProxyHandler:
             if plan is UNSEEN:
                 plan = await self._plan(request, cache)
             if plan is not None:
-                resp = self._answer_hit(plan, cache, request_id, started)
-                if resp is not None:
-                    return resp
+                hit = self._answer_hit(plan, cache, request_id, started)
+                if hit is not None:
+                    return hit
         # Every line logged while this request is handled, in any stage, carries its id. aiohttp
         # runs each request in a task of its own, with its own copy of the context: the binding
         # ends with the request, no reset needed.
         bind_contextvars(request_id=request_id)
-        return await self._proxy(request, request_id, started)
+        # The whole miss path is written out here, not in a coroutine of its own: every await
+        # of the upstream exchange passes down and back up through each frame above it.
+        metrics = self.metrics
+        exchange: Exchange | None = None
+        status, route = 500, "/{unrouted}"
+        metrics.active += 1
+        try:
+            try:
+                resolved = route_of(request)
+                route = resolved.template
+                prepared = await self.prepare(request, resolved, request_id)
+                if isinstance(prepared, Reject):
+                    raise rejected(metrics, prepared)
+                exchange = prepared
+                reply = await self.pipeline(exchange)
+            except GatewayError as exc:
+                resp: web.StreamResponse = error_response(exc)
+                # The gateway's own answers carry the headers every answer does.
+                resp.headers["X-Request-Id"] = request_id
+                resp.headers.setdefault("X-Gateway-Queue-Wait", "0")  # refused before queueing
+                notes = exchange.notes if exchange is not None else {}
+                resp.headers["X-Cache"] = str(notes.get("cache", "BYPASS"))
+                if exc.status in (502, 504):
+                    metrics.upstream_errors.labels(exc.code).inc()
+            else:
+                decorate(reply.headers, exchange.notes, request_id)
+                stream = reply.stream
+                if stream is None:  # the common case, answered without a coroutine
+                    resp = buffered_response(reply)
+                else:
+                    timeout = self.settings.client_timeout
+                    resp = await stream_reply(request, reply, stream, timeout)
+            status = resp.status
+            return resp
+        finally:
+            metrics.active -= 1
+            if exchange is None:  # refused before it was one: the account it names, if any
+                account = claimed_account(request.headers, request.query)
+                self._account(request, started, status, route, account, {}, request_id)
+            else:
+                self._account(request, started, status, route, exchange.account_id,
+                              exchange.notes, request_id)  # fmt: skip
 
     def _answer_hit(
         self, plan: Plan, cache: ResponseCache, request_id: str, started: float
@@ -285,12 +326,6 @@ class ProxyHandler:
         headers["Harvest-Account-Id"] = outcome.account_id
         return outcome, headers
 
-    async def build_exchange(self, request: web.Request, route: Route, request_id: str) -> Exchange:
-        prepared = await self.prepare(request, route, request_id)
-        if isinstance(prepared, Reject):
-            raise rejected(self.metrics, prepared)
-        return prepared
-
     async def prepare(
         self, request: web.Request, route: Route, request_id: str
     ) -> Exchange | Reject:
@@ -337,47 +372,6 @@ class ProxyHandler:
             caller_headers=request.headers,
             public_origin=public_origin(request, settings),
         )
-
-    async def _proxy(
-        self, request: web.Request, request_id: str, started: float
-    ) -> web.StreamResponse:
-        metrics = self.metrics
-        exchange: Exchange | None = None
-        status, route = 500, "/{unrouted}"
-        metrics.active += 1
-        try:
-            try:
-                resolved = route_of(request)
-                route = resolved.template
-                exchange = await self.build_exchange(request, resolved, request_id)
-                reply = await self.pipeline(exchange)
-            except GatewayError as exc:
-                resp: web.StreamResponse = error_response(exc)
-                # The gateway's own answers carry the headers every answer does.
-                resp.headers["X-Request-Id"] = request_id
-                resp.headers.setdefault("X-Gateway-Queue-Wait", "0")  # refused before queueing
-                notes = exchange.notes if exchange is not None else {}
-                resp.headers["X-Cache"] = str(notes.get("cache", "BYPASS"))
-                if exc.status in (502, 504):
-                    metrics.upstream_errors.labels(exc.code).inc()
-            else:
-                resp = await self._send(request, reply, exchange.notes, request_id)
-            status = resp.status
-            return resp
-        finally:
-            metrics.active -= 1
-            if exchange is None:  # refused before it was one: the account it names, if any
-                account = claimed_account(request.headers, request.query)
-                self._account(request, started, status, route, account, {}, request_id)
-            else:
-                self._account(request, started, status, route, exchange.account_id,
-                              exchange.notes, request_id)  # fmt: skip
-
-    async def _send(
-        self, request: web.Request, reply: Reply, notes: Notes, request_id: str
-    ) -> web.StreamResponse:
-        decorate(reply.headers, notes, request_id)
-        return await send_reply(request, reply, self.settings.client_timeout)
 
     def _account(
         self,

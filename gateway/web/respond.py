@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -26,22 +27,30 @@ def error_response(error: GatewayError) -> web.Response:
     return json_response(error.status, error.body(), error.headers)
 
 
-async def send_reply(
-    request: web.Request, reply: Reply, write_timeout: float | None = None
+def buffered_response(reply: Reply) -> web.Response:
+    """A reply whose body is read (``reply.stream`` is None), as one response."""
+    return web.Response(
+        status=reply.status,
+        reason=reply.reason or None,
+        headers=reply.headers,
+        body=reply.body or b"",
+    )
+
+
+async def stream_reply(
+    request: web.Request,
+    reply: Reply,
+    stream: AsyncIterator[bytes],
+    write_timeout: float | None = None,
 ) -> web.StreamResponse:
-    if reply.stream is None:
-        return web.Response(
-            status=reply.status,
-            reason=reply.reason or None,
-            headers=reply.headers,
-            body=reply.body or b"",
-        )
+    """A reply whose body still streams from upstream (``reply.stream``), sent chunk by chunk
+    as it comes."""
     resp = web.StreamResponse(
         status=reply.status, reason=reply.reason or None, headers=reply.headers
     )
     try:
         await resp.prepare(request)
-        async for chunk in reply.stream:
+        async for chunk in stream:
             # A caller that stops reading would hold the upstream connection: bound each write.
             async with asyncio.timeout(write_timeout):
                 await resp.write(chunk)
