@@ -114,8 +114,10 @@ class UpstreamTransport:
         length = resp.content_length
         json_like = "json" in resp.headers.get("Content-Type", "").lower()
         if json_like and (length is None or length <= self.config.max_buffered_json):
-            try:  # under handle's deadline; read here, not in a coroutine of its own (one
-                body = await resp.read()  # frame fewer for the read's awaits to pass through)
+            # Read under handle's deadline, here rather than in a coroutine of its own: one
+            # frame fewer for the read's awaits to pass through.
+            try:
+                body = await resp.read()
             except aiohttp.ClientError as exc:
                 raise upstream_unavailable(
                     f"the upstream response was cut short ({type(exc).__name__})"
