@@ -30,9 +30,15 @@ PATHS = (
     "/v2/time_entries?per_page=5",
     "/v2/reports/time/projects?from=20240101&to=20241231",
 )
+# Lists also recorded the way most clients page them, by following ``links.next`` (Harvest's
+# cursor links), so that a test which follows the links replays offline too.
+FOLLOWED = frozenset({"/v2/projects?per_page=2"})
 
 
 async def record(root: Path, name: str) -> int:
+    path = files.cassette_path(root, name)
+    for old in (path, files.meta_path(path)):  # recorded again from scratch, never replayed
+        old.unlink(missing_ok=True)
     sim_server = TestServer(Simulator(SimConfig()).app(), host="127.0.0.1")
     await sim_server.start_server()
     sim = str(sim_server.make_url("")).rstrip("/")
@@ -45,13 +51,16 @@ async def record(root: Path, name: str) -> int:
     try:
         async with aiohttp.ClientSession(headers=headers_for(ADMIN_TOKEN_1, ACCOUNT_ID_1, UA)) as s:
             for target in PATHS:
-                async with s.get(base + target) as resp:
-                    if resp.headers.get("X-Gateway-Record") != "recorded":
-                        raise RuntimeError(f"{target}: {resp.status} not recorded")
+                url: str | None = base + target
+                while url is not None:
+                    async with s.get(url) as resp:
+                        if resp.headers.get("X-Gateway-Record") != "recorded":
+                            raise RuntimeError(f"{url}: {resp.status} not recorded")
+                        # The gateway rewrote the links onto itself: following them records.
+                        url = (await resp.json())["links"]["next"] if target in FOLLOWED else None
     finally:
         await gateway.close()
         await sim_server.close()
-    path = files.cassette_path(root, name)
     data = files.read(path)
     files.write(path, rebase_interactions(data.interactions, sim, HARVEST), data.meta, {})
     return len(data.interactions)

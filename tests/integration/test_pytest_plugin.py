@@ -30,6 +30,12 @@ def test_the_demo_replays_through_the_fixture_with_a_sync_client(harvest_gateway
     # Pagination links point back at the gateway, so following them stays offline.
     nxt = page.json()["links"]["next"]
     assert nxt.startswith(harvest_gateway)
+    second = requests.get(nxt, headers=HEADERS, timeout=5)
+    assert second.status_code == 200, second.text
+    assert second.json()["links"]["next"] is None
+    assert {p["id"] for p in second.json()["projects"]}.isdisjoint(
+        p["id"] for p in page.json()["projects"]
+    )
     miss = requests.get(f"{harvest_gateway}/v2/tasks", headers=HEADERS, timeout=5)
     assert miss.status_code == 501
     assert miss.json()["error"] == "replay_miss"
