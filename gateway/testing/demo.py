@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -36,9 +38,15 @@ FOLLOWED = frozenset({"/v2/projects?per_page=2"})
 
 
 async def record(root: Path, name: str) -> int:
-    path = files.cassette_path(root, name)
-    for old in (path, files.meta_path(path)):  # recorded again from scratch, never replayed
-        old.unlink(missing_ok=True)
+    """Record into a scratch directory (from scratch: never replaying an older copy), then
+    replace ``root/name`` atomically: a failed run leaves the previous cassette as it was."""
+    with tempfile.TemporaryDirectory() as scratch:
+        data = await _record(Path(scratch), name)
+    files.write(files.cassette_path(root, name), data.interactions, data.meta, {})
+    return len(data.interactions)
+
+
+async def _record(root: Path, name: str) -> files.CassetteFile:
     sim_server = TestServer(Simulator(SimConfig()).app(), host="127.0.0.1")
     await sim_server.start_server()
     sim = str(sim_server.make_url("")).rstrip("/")
@@ -61,9 +69,8 @@ async def record(root: Path, name: str) -> int:
     finally:
         await gateway.close()
         await sim_server.close()
-    data = files.read(path)
-    files.write(path, rebase_interactions(data.interactions, sim, HARVEST), data.meta, {})
-    return len(data.interactions)
+    data = files.read(files.cassette_path(root, name))
+    return replace(data, interactions=rebase_interactions(data.interactions, sim, HARVEST))
 
 
 def main(argv: list[str]) -> int:
