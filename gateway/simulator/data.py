@@ -259,6 +259,8 @@ def build_account(account_id: str) -> AccountData:
             "time_entries",
             "expenses",
             "expense_categories",
+            "task_assignments",
+            "user_assignments",
         )
     }
     for p in fx.people:
@@ -338,6 +340,7 @@ def build_account(account_id: str) -> AccountData:
             "created_at": _stamp(240 - n),
             "updated_at": _stamp(50 - n),
         }
+    _assign_everyone(cols)
     data = AccountData(fixture=fx, company=_company(fx), collections=cols)
     base = int(account_id[:2]) * 100000 + 50000
     for i in range(TIME_ENTRIES_PER_ACCOUNT):
@@ -422,6 +425,28 @@ def _company(fx: AccountFixture) -> Record:
 
 def _assignment_id(kind: int, project_id: int, other_id: int) -> int:
     return kind * 10**9 + (project_id % 10**4) * 10**5 + other_id % 10**5
+
+
+def _assign_everyone(cols: dict[str, dict[int, Record]]) -> None:
+    """Every task and every person on every project, with the ids the time entries carry."""
+    for project in cols["projects"].values():
+        pid, ref = project["id"], {k: project[k] for k in ("id", "name", "code")}
+        dates = {"created_at": project["created_at"], "updated_at": project["updated_at"]}
+        for task in cols["tasks"].values():
+            aid = _assignment_id(4, pid, task["id"])
+            cols["task_assignments"][aid] = {
+                "id": aid, "billable": task["billable_by_default"], "is_active": True, **dates,
+                "hourly_rate": project["hourly_rate"], "budget": None, "project": ref,
+                "task": {"id": task["id"], "name": task["name"]},
+            }  # fmt: skip
+        for user in cols["users"].values():
+            aid = _assignment_id(3, pid, user["id"])
+            cols["user_assignments"][aid] = {
+                "id": aid, "is_project_manager": user["access_roles"] == ["administrator"],
+                "is_active": True, "use_default_rates": True, "budget": None, **dates,
+                "hourly_rate": project["hourly_rate"], "project": ref,
+                "user": {"id": user["id"], "name": f"{user['first_name']} {user['last_name']}"},
+            }  # fmt: skip
 
 
 def link_time_entry(

@@ -34,6 +34,7 @@ class Collection:
     admin_only_write: bool = True
     own_only: bool = False
     """Members see only their own records (``user.id``)."""
+    by_id: bool = True  # ``<name>/{id}`` is served (assignments are read per project instead)
 
 
 COLLECTIONS: Mapping[str, Collection] = MappingProxyType(
@@ -48,6 +49,8 @@ COLLECTIONS: Mapping[str, Collection] = MappingProxyType(
             Collection("expense_categories", cursor=True),
             Collection("time_entries", cursor=False, admin_only_write=False, own_only=True),
             Collection("expenses", cursor=False, admin_only_write=False, own_only=True),
+            Collection("task_assignments", cursor=False, admin_only_read=True, by_id=False),
+            Collection("user_assignments", cursor=False, admin_only_read=True, by_id=False),
         )
     }
 )
@@ -92,6 +95,25 @@ def list_handler(coll: Collection) -> Handler:
         envelope = paginate(
             coll.name, items, ctx.query, ctx.url(coll.name), cursor_capable=coll.cursor
         )
+        return json_reply(envelope)
+
+    return handle
+
+
+def project_list_handler(coll: Collection) -> Handler:
+    """``projects/{id}/<coll>``: one project's records of ``coll``, paginated like the list."""
+
+    def handle(ctx: Ctx, m: re.Match[str]) -> Reply:
+        if coll.admin_only_read and not ctx.is_admin:
+            return forbidden()
+        project = as_int(m.group("project"))
+        if project not in ctx.data.collections["projects"]:
+            return not_found()
+        keep = build_filter(ctx.query)
+        mine = (r for r in _visible(ctx, coll) if r["project"]["id"] == project and keep(r))
+        path = f"projects/{project}/{coll.name}"
+        envelope = paginate(coll.name, _ordered(coll.name, mine), ctx.query, ctx.url(path),
+                            cursor_capable=coll.cursor)  # fmt: skip
         return json_reply(envelope)
 
     return handle
@@ -403,9 +425,13 @@ def _routes() -> tuple[Route, ...]:
     for coll in COLLECTIONS.values():
         base = re.escape(coll.name)
         routes.append(Route("GET", re.compile(base), list_handler(coll)))
-        routes.append(Route("GET", re.compile(rf"{base}/(?P<id>\d+)"), get_handler(coll)))
+        if coll.by_id:
+            routes.append(Route("GET", re.compile(rf"{base}/(?P<id>\d+)"), get_handler(coll)))
         if coll.name in ("time_entries", "expenses", "clients", "tasks"):
             routes.append(Route("DELETE", re.compile(rf"{base}/(?P<id>\d+)"), delete_handler(coll)))
+    for kind in ("task_assignments", "user_assignments"):  # also listed per project
+        pattern = re.compile(rf"projects/(?P<project>\d+)/{kind}")
+        routes.append(Route("GET", pattern, project_list_handler(COLLECTIONS[kind])))
     te = r"time_entries/(?P<id>\d+)"
     routes += [
         Route("POST", re.compile("time_entries"), create_time_entry),

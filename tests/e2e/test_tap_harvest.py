@@ -22,7 +22,9 @@ from gateway.simulator.data import (
 from tests.support import project_root
 
 pytestmark = pytest.mark.e2e
-STREAMS = {"clients", "projects", "tasks", "time_entries", "users", "contacts", "expenses"}
+# project_tasks and project_users are tap-harvest's names for /v2/{task,user}_assignments.
+STREAMS = {"clients", "projects", "tasks", "time_entries", "users", "contacts", "expenses",
+           "project_tasks", "project_users"}  # fmt: skip
 
 
 def tap_python() -> Path:
@@ -79,6 +81,9 @@ async def test_tap_harvest_syncs_through_the_gateway(start_gateway, tmp_path):
     )
     assert set(records) == STREAMS
     assert records["time_entries"] == TIME_ENTRIES_PER_ACCOUNT
+    assignments = sim.accounts["111111"].collections
+    assert records["project_tasks"] == len(assignments["task_assignments"])
+    assert records["project_users"] == len(assignments["user_assignments"])
     # Every call, the two Harvest ID ones included, reached the simulator through the gateway.
     paths = {r.path for r in sim.log}
     assert {"/api/v2/oauth2/token", "/api/v2/accounts", "/v2/time_entries"} <= paths

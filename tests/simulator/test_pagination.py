@@ -128,3 +128,28 @@ async def test_public_base_and_api_alias(aiohttp_client, clock):
     )
     same = await (await client.get("/v2/tasks.json?page=1&per_page=2", headers=headers)).json()
     assert same["tasks"] == page["tasks"]
+
+
+async def test_assignments_are_listed_flat_and_per_project(client, admin1):
+    flat = await (await client.get("/v2/task_assignments", headers=admin1)).json()
+    projects = await (await client.get("/v2/projects", headers=admin1)).json()
+    tasks = await (await client.get("/v2/tasks", headers=admin1)).json()
+    assert flat["total_entries"] == len(projects["projects"]) * len(tasks["tasks"])
+    one = projects["projects"][0]["id"]
+    resp = await client.get(f"/v2/projects/{one}/task_assignments", params={"per_page": "1"},
+                            headers=admin1)  # fmt: skip
+    page = await resp.json()
+    assert page["total_entries"] == len(tasks["tasks"])
+    assert {a["project"]["id"] for a in page["task_assignments"]} == {one}
+    origin = str(client.make_url("/")).rstrip("/")
+    assert page["links"]["next"].startswith(f"{origin}/v2/projects/{one}/task_assignments?")
+    # The ids time entries carry are the assignments' own.
+    entry = (await (await client.get("/v2/time_entries", headers=admin1)).json())["time_entries"][0]
+    users = await (await client.get("/v2/user_assignments", headers=admin1)).json()
+    assert entry["user_assignment"]["id"] in {a["id"] for a in users["user_assignments"]}
+    assert entry["task_assignment"]["id"] in {a["id"] for a in flat["task_assignments"]}
+    missing = await client.get("/v2/projects/999/user_assignments", headers=admin1)
+    assert missing.status == 404
+    not_harvests = await client.get(f"/v2/task_assignments/{entry['task_assignment']['id']}",
+                                    headers=admin1)  # fmt: skip
+    assert not_harvests.status == 404  # Harvest serves single assignments per project only
