@@ -22,12 +22,16 @@ Decisions worth knowing (where real Harvest is unknown, the choice is marked *in
   limiter. ``delay:*`` and ``truncate`` let it through normally.
 * A valid token used with an account it does not belong to gets the 401 ``invalid_token``
   (*inferred*); ``OUTSIDER_TOKEN`` belongs to no account.
-* Members: 403 on users (list and other users), clients, contacts, on writes to
-  clients/tasks/company and on PATCH of expenses; time entries, expenses and reports
-  are filtered to their own records.
+* Members: 403 on users (list and other users), clients, contacts, task and user
+  assignments, on writes to clients/tasks/company and on PATCH of expenses; time entries,
+  expenses and reports are filtered to their own records.
 * Cursor-capable lists (users, clients, contacts, projects, tasks, expense_categories)
   are ordered newest id first and use cursor links unless ``page`` is sent.
   time_entries/expenses are ordered by spent_date then id, newest first, page-only.
+* Task and user assignments put every task and person on every project (*inferred*), listed
+  flat and per project (``projects/{id}/task_assignments``), page-only, newest id first.
+  ``task_assignments/{id}`` is a 404, as on Harvest; a single assignment under its project
+  (Harvest's ``projects/{id}/task_assignments/{id}``) is not simulated.
 * ``Location`` of 201s uses ``/api/v2`` like real Harvest (observed);
   ``SimConfig.location_prefix="/v2"`` changes that. ``links`` use the prefix the
   client used. DELETE answers 200 with an empty body (documented behaviour).
