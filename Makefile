@@ -2,6 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+NODE_CLIENTS := tests/e2e/node
 
 .PHONY: run test install install-test lint bench system-deps
 
@@ -12,8 +13,12 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[speed]'
 
-install-test: $(BIN)/python .venv-tap/bin/python
+install-test: $(BIN)/python .venv-tap/bin/python $(NODE_CLIENTS)/node_modules/.package-lock.json
 	$(BIN)/pip install -q -e '.[speed,test]'
+
+# The Node.js Harvest client the end-to-end tests drive, at the versions its lockfile pins.
+$(NODE_CLIENTS)/node_modules/.package-lock.json: $(NODE_CLIENTS)/package.json $(NODE_CLIENTS)/package-lock.json
+	npm ci --prefix $(NODE_CLIENTS) --no-audit --no-fund
 
 # tap-harvest pins its own requests, so the end-to-end test runs it from a virtualenv of its own.
 .venv-tap/bin/python:
