@@ -23,8 +23,9 @@ Decisions worth knowing (where real Harvest is unknown, the choice is marked *in
 * A valid token used with an account it does not belong to gets the 401 ``invalid_token``
   (*inferred*); ``OUTSIDER_TOKEN`` belongs to no account.
 * Members: 403 on users (list and other users), clients, contacts, task and user
-  assignments, on writes to clients/tasks/company and on PATCH of expenses; time entries,
-  expenses and reports are filtered to their own records.
+  assignments, billing (roles, invoices, estimates and their item categories), on writes to
+  clients/tasks/company and on PATCH of expenses; time entries, expenses and reports are
+  filtered to their own records.
 * Cursor-capable lists (users, clients, contacts, projects, tasks, expense_categories)
   are ordered newest id first and use cursor links unless ``page`` is sent.
   time_entries/expenses are ordered by spent_date then id, newest first, page-only.
@@ -32,6 +33,10 @@ Decisions worth knowing (where real Harvest is unknown, the choice is marked *in
   flat and per project (``projects/{id}/task_assignments``), page-only, newest id first.
   ``task_assignments/{id}`` is a 404, as on Harvest; a single assignment under its project
   (Harvest's ``projects/{id}/task_assignments/{id}``) is not simulated.
+* Billing is read-only: roles (from the users' ``roles``), item categories, one invoice per
+  client (paid, open, draft) and two estimates, with line items, listed page-only, newest
+  id first; their messages and payments only under them (``invoices/{id}/messages``,
+  ``invoices/{id}/payments``, ``estimates/{id}/messages``). Writes to them are not simulated.
 * ``Location`` of 201s uses ``/api/v2`` like real Harvest (observed);
   ``SimConfig.location_prefix="/v2"`` changes that. ``links`` use the prefix the
   client used. DELETE answers 200 with an empty body (documented behaviour).

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
+
+from .billing import BILLING_COLLECTIONS, Parents, add_billing
 
 Record = dict[str, Any]
 
@@ -220,6 +222,8 @@ class AccountData:
     fixture: AccountFixture
     company: Record
     collections: dict[str, dict[int, Record]]
+    parents: Parents = field(default_factory=dict)
+    """Records listed only under another (an invoice's messages): the id of that other."""
 
 
 def user_record(p: Person, fx: AccountFixture) -> Record:
@@ -261,6 +265,7 @@ def build_account(account_id: str) -> AccountData:
             "expense_categories",
             "task_assignments",
             "user_assignments",
+            *BILLING_COLLECTIONS,
         )
     }
     for p in fx.people:
@@ -341,7 +346,9 @@ def build_account(account_id: str) -> AccountData:
             "updated_at": _stamp(50 - n),
         }
     _assign_everyone(cols)
-    data = AccountData(fixture=fx, company=_company(fx), collections=cols)
+    parents: Parents = {"invoice_messages": {}, "invoice_payments": {}, "estimate_messages": {}}
+    add_billing(account_id, cols, parents, _stamp, cols["users"][fx.admin.id])
+    data = AccountData(fixture=fx, company=_company(fx), collections=cols, parents=parents)
     base = int(account_id[:2]) * 100000 + 50000
     for i in range(TIME_ENTRIES_PER_ACCOUNT):
         person = fx.people[i % len(fx.people)]

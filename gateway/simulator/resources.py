@@ -35,6 +35,9 @@ class Collection:
     own_only: bool = False
     """Members see only their own records (``user.id``)."""
     by_id: bool = True  # ``<name>/{id}`` is served (assignments are read per project instead)
+    under: tuple[str, str] | None = None
+    """Listed only under one record of another collection: (that collection, path suffix), as
+    an invoice's messages at ``invoices/{id}/messages``."""
 
 
 COLLECTIONS: Mapping[str, Collection] = MappingProxyType(
@@ -51,6 +54,32 @@ COLLECTIONS: Mapping[str, Collection] = MappingProxyType(
             Collection("expenses", cursor=False, admin_only_write=False, own_only=True),
             Collection("task_assignments", cursor=False, admin_only_read=True, by_id=False),
             Collection("user_assignments", cursor=False, admin_only_read=True, by_id=False),
+            Collection("roles", cursor=False, admin_only_read=True),
+            Collection("invoice_item_categories", cursor=False, admin_only_read=True),
+            Collection("estimate_item_categories", cursor=False, admin_only_read=True),
+            Collection("invoices", cursor=False, admin_only_read=True),
+            Collection("estimates", cursor=False, admin_only_read=True),
+            Collection(
+                "invoice_messages",
+                cursor=False,
+                admin_only_read=True,
+                by_id=False,
+                under=("invoices", "messages"),
+            ),
+            Collection(
+                "invoice_payments",
+                cursor=False,
+                admin_only_read=True,
+                by_id=False,
+                under=("invoices", "payments"),
+            ),
+            Collection(
+                "estimate_messages",
+                cursor=False,
+                admin_only_read=True,
+                by_id=False,
+                under=("estimates", "messages"),
+            ),
         )
     }
 )
@@ -112,6 +141,29 @@ def project_list_handler(coll: Collection) -> Handler:
         keep = build_filter(ctx.query)
         mine = (r for r in _visible(ctx, coll) if r["project"]["id"] == project and keep(r))
         path = f"projects/{project}/{coll.name}"
+        envelope = paginate(coll.name, _ordered(coll.name, mine), ctx.query, ctx.url(path),
+                            cursor_capable=coll.cursor)  # fmt: skip
+        return json_reply(envelope)
+
+    return handle
+
+
+def child_list_handler(coll: Collection) -> Handler:
+    """``<parent>/{id}/<suffix>``: the records of ``coll`` under one parent record, newest
+    first, paginated like any list."""
+    assert coll.under is not None
+    parent_name, suffix = coll.under
+
+    def handle(ctx: Ctx, m: re.Match[str]) -> Reply:
+        if coll.admin_only_read and not ctx.is_admin:
+            return forbidden()
+        parent = as_int(m.group("parent"))
+        if parent not in ctx.data.collections[parent_name]:
+            return not_found()
+        keep = build_filter(ctx.query)
+        parent_of = ctx.data.parents[coll.name]
+        mine = (r for r in _visible(ctx, coll) if parent_of.get(r["id"]) == parent and keep(r))
+        path = f"{parent_name}/{parent}/{suffix}"
         envelope = paginate(coll.name, _ordered(coll.name, mine), ctx.query, ctx.url(path),
                             cursor_capable=coll.cursor)  # fmt: skip
         return json_reply(envelope)
@@ -423,6 +475,11 @@ def _routes() -> tuple[Route, ...]:
         Route("PATCH", re.compile(r"company"), company),
     ]
     for coll in COLLECTIONS.values():
+        if coll.under is not None:
+            parent, suffix = coll.under
+            pattern = re.compile(rf"{parent}/(?P<parent>\d+)/{suffix}")
+            routes.append(Route("GET", pattern, child_list_handler(coll)))
+            continue
         base = re.escape(coll.name)
         routes.append(Route("GET", re.compile(base), list_handler(coll)))
         if coll.by_id:

@@ -22,9 +22,14 @@ from gateway.simulator.data import (
 from tests.support import project_root
 
 pytestmark = pytest.mark.e2e
-# project_tasks and project_users are tap-harvest's names for /v2/{task,user}_assignments.
+# project_tasks and project_users are tap-harvest's names for /v2/{task,user}_assignments; it
+# reads line items and user roles out of invoices, estimates and roles, and messages and
+# payments from one request per invoice or estimate.
 STREAMS = {"clients", "projects", "tasks", "time_entries", "users", "contacts", "expenses",
-           "project_tasks", "project_users"}  # fmt: skip
+           "expense_categories", "project_tasks", "project_users", "roles", "user_roles",
+           "invoices", "invoice_line_items", "invoice_messages", "invoice_payments",
+           "invoice_item_categories", "estimates", "estimate_line_items", "estimate_messages",
+           "estimate_item_categories"}  # fmt: skip
 
 
 def tap_python() -> Path:
@@ -81,9 +86,16 @@ async def test_tap_harvest_syncs_through_the_gateway(start_gateway, tmp_path):
     )
     assert set(records) == STREAMS
     assert records["time_entries"] == TIME_ENTRIES_PER_ACCOUNT
-    assignments = sim.accounts["111111"].collections
-    assert records["project_tasks"] == len(assignments["task_assignments"])
-    assert records["project_users"] == len(assignments["user_assignments"])
+    held = sim.accounts["111111"].collections  # what the simulator serves, by collection
+    assert records["project_tasks"] == len(held["task_assignments"])
+    assert records["project_users"] == len(held["user_assignments"])
+    for stream in ("invoices", "invoice_messages", "invoice_payments", "estimates",
+                   "estimate_messages", "roles"):  # fmt: skip
+        assert records[stream] == len(held[stream]), stream
+    for parent in ("invoices", "estimates"):
+        stream = f"{parent[:-1]}_line_items"
+        assert records[stream] == sum(len(r["line_items"]) for r in held[parent].values())
+    assert records["user_roles"] == sum(len(r["user_ids"]) for r in held["roles"].values())
     # Every call, the two Harvest ID ones included, reached the simulator through the gateway.
     paths = {r.path for r in sim.log}
     assert {"/api/v2/oauth2/token", "/api/v2/accounts", "/v2/time_entries"} <= paths
