@@ -56,6 +56,8 @@ async def test_a_node_client_works_through_the_gateway(start_simulator, start_ga
     projects = sim.accounts[ACCOUNT_ID_1].collections["projects"]  # by id
     assert len(projects) == 4  # so two pages of two hold each of them once
     assert sorted(page1 + page2) == sorted(projects)
+    assert seen["invoiceStates"] == ["draft", "open", "paid"]
+    assert seen["paidInvoiceMessages"] == ["send"]
     assert seen["created"] == {"hours": 1.5, "notes": "first"}
     # Reads after its write see the write, though the same read was cached just before.
     assert (seen["read"], seen["readAgain"], seen["updated"], seen["afterUpdate"]) == (

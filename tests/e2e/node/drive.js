@@ -24,6 +24,11 @@ async function main () {
   const page1 = await harvest.projects.get({ page: 1, per_page: 2 })
   const page2 = await harvest.projects.get({ page: 2, per_page: 2 })
   out.projectPages = [page1.map(p => p.id), page2.map(p => p.id)]
+  const invoices = await harvest.invoices.all()
+  out.invoiceStates = invoices.map(i => i.state).sort()
+  const paid = invoices.find(i => i.state === 'paid')
+  // invoices/{id}/messages, by the client's own "pipe" to a sub-resource.
+  out.paidInvoiceMessages = (await harvest.invoices.pipe(paid.id).messages.all()).map(m => m.event_type)
   const created = await harvest.time_entries.create({
     project_id: entries[0].project.id,
     task_id: entries[0].task.id,
