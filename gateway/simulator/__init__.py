@@ -31,8 +31,8 @@ Decisions worth knowing (where real Harvest is unknown, the choice is marked *in
   time_entries/expenses are ordered by spent_date then id, newest first, page-only.
 * Task and user assignments put every task and person on every project (*inferred*), listed
   flat and per project (``projects/{id}/task_assignments``), page-only, newest id first.
-  ``task_assignments/{id}`` is a 404, as on Harvest; a single assignment under its project
-  (Harvest's ``projects/{id}/task_assignments/{id}``) is not simulated.
+  One is read under its project (``projects/{id}/task_assignments/{id}``), as on Harvest;
+  ``task_assignments/{id}`` is a 404.
 * Billing is read-only: roles (from the users' ``roles``), item categories, one invoice per
   client (paid, open, draft) and two estimates, with line items, listed page-only, newest
   id first; their messages and payments only under them (``invoices/{id}/messages``,

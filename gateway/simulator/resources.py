@@ -148,6 +148,20 @@ def project_list_handler(coll: Collection) -> Handler:
     return handle
 
 
+def project_get_handler(coll: Collection) -> Handler:
+    """``projects/{id}/<coll>/{id}``: one of a project's records of ``coll``."""
+
+    def handle(ctx: Ctx, m: re.Match[str]) -> Reply:
+        if coll.admin_only_read and not ctx.is_admin:
+            return forbidden()
+        record = _find(ctx, coll, m.group("id"))
+        if record is None or record["project"]["id"] != as_int(m.group("project")):
+            return not_found()
+        return json_reply(record)
+
+    return handle
+
+
 def child_list_handler(coll: Collection) -> Handler:
     """``<parent>/{id}/<suffix>``: the records of ``coll`` under one parent record, newest
     first, paginated like any list."""
@@ -486,9 +500,11 @@ def _routes() -> tuple[Route, ...]:
             routes.append(Route("GET", re.compile(rf"{base}/(?P<id>\d+)"), get_handler(coll)))
         if coll.name in ("time_entries", "expenses", "clients", "tasks"):
             routes.append(Route("DELETE", re.compile(rf"{base}/(?P<id>\d+)"), delete_handler(coll)))
-    for kind in ("task_assignments", "user_assignments"):  # also listed per project
+    for kind in ("task_assignments", "user_assignments"):  # also listed and read per project
         pattern = re.compile(rf"projects/(?P<project>\d+)/{kind}")
         routes.append(Route("GET", pattern, project_list_handler(COLLECTIONS[kind])))
+        one = re.compile(rf"projects/(?P<project>\d+)/{kind}/(?P<id>\d+)")
+        routes.append(Route("GET", one, project_get_handler(COLLECTIONS[kind])))
     te = r"time_entries/(?P<id>\d+)"
     routes += [
         Route("POST", re.compile("time_entries"), create_time_entry),

@@ -153,3 +153,11 @@ async def test_assignments_are_listed_flat_and_per_project(client, admin1):
     not_harvests = await client.get(f"/v2/task_assignments/{entry['task_assignment']['id']}",
                                     headers=admin1)  # fmt: skip
     assert not_harvests.status == 404  # Harvest serves single assignments per project only
+    first = page["task_assignments"][0]
+    single = await client.get(f"/v2/projects/{one}/task_assignments/{first['id']}",
+                              headers=admin1)  # fmt: skip
+    assert await single.json() == first
+    other = projects["projects"][1]["id"]  # the same assignment under another project: none
+    elsewhere = await client.get(f"/v2/projects/{other}/task_assignments/{first['id']}",
+                                 headers=admin1)  # fmt: skip
+    assert elsewhere.status == 404
