@@ -4,8 +4,8 @@
 
 The simulator is the upstream; the gateway caches ``GET /v2/users/me``; the bare aiohttp server
 (the ceiling for any aiohttp gateway) answers the very bytes the gateway cached. Variants: the
-gateway on asyncio, on uvloop (with and without an access line per hit), and as two uvloop
-workers sharing the port on Redis. Rounds are interleaved so the machine's drift hits every
+gateway on asyncio and on uvloop (each with and without an access line per hit), and as two
+uvloop workers sharing the port on Redis. Rounds are interleaved so the machine's drift hits every
 variant alike. Besides requests per second, each server's CPU time per request is read from
 /proc (all its workers together): its capacity on saturated cores, which what else ran on the
 machine does not move.
@@ -57,6 +57,7 @@ def main() -> None:
                                     sim_port))  # fmt: skip
         variants = {
             "gateway hit, asyncio": [],
+            "gateway hit, asyncio, --access-log misses": ["--access-log", "misses"],
             "gateway hit, uvloop": ["--uvloop"],
             "gateway hit, uvloop, --access-log misses": ["--uvloop", "--access-log", "misses"],
             "gateway hit, 2 workers + uvloop (Redis)": ["--uvloop", "--workers", "2",
