@@ -79,27 +79,32 @@ def _roles(account_id: str, cols: Collections, stamp: Stamp) -> None:
         }  # fmt: skip
 
 
-def _line_items(
-    account_id: str, series: int, projects: list[Record], n: int, *, invoice: bool
-) -> tuple[list[Record], float]:
+def _document(account_id: str, kind: str, series: int, cols: Collections, client: Record,
+              n: int, state: str, issued: str, who: Record) -> Record:  # fmt: skip
+    """The fields an invoice and an estimate share, with a line item per project of the client
+    (an invoice's name their project, an estimate's do not)."""
+    projects = sorted((p for p in cols["projects"].values() if p["client"]["id"] == client["id"]),
+                      key=lambda p: p["id"])  # fmt: skip
     items: list[Record] = []
     for k, project in enumerate(projects):
         hours = 8.0 * (n + k + 1)
-        item: Record = {
-            "id": _id(account_id, series, 10 * n + k + 1),
-            "kind": "Service",
-            "description": f"{project['name']}: design and production",
-            "quantity": hours,
-            "unit_price": project["hourly_rate"],
-            "amount": round(hours * project["hourly_rate"], 2),
-            "taxed": False,
-            "taxed2": False,
-        }
-        if invoice:  # an estimate's line items name no project
-            ref = {k: project[k] for k in ("id", "name", "code")}
-            item = {"id": item["id"], "project": ref, **{k: item[k] for k in item if k != "id"}}
-        items.append(item)
-    return items, round(sum(i["amount"] for i in items), 2)
+        ref = {"project": {f: project[f] for f in ("id", "name", "code")}}
+        items.append({
+            "id": _id(account_id, series + 1, 10 * n + k + 1), **(ref if kind == "invoice" else {}),
+            "kind": "Service", "description": f"{project['name']}: design and production",
+            "quantity": hours, "unit_price": project["hourly_rate"],
+            "amount": round(hours * project["hourly_rate"], 2), "taxed": False, "taxed2": False,
+        })  # fmt: skip
+    did = _id(account_id, series, n)
+    return {
+        "id": did, "client_key": _client_key(f"{kind}:{did}"), "number": str(n),
+        "purchase_order": "", "amount": round(sum(i["amount"] for i in items), 2), "tax": None,
+        "tax_amount": 0.0, "tax2": None, "tax2_amount": 0.0, "discount": None,
+        "discount_amount": 0.0, "subject": f"{client['name']}: {kind} {n}", "notes": "",
+        "currency": client["currency"], "state": state, "issue_date": issued[:10],
+        "created_at": issued, "client": {"id": client["id"], "name": client["name"]},
+        "creator": who, "line_items": items,
+    }  # fmt: skip
 
 
 def _message(mid: int, who: Record, sender_email: str, client: Record, subject: str,
@@ -116,24 +121,16 @@ def _message(mid: int, who: Record, sender_email: str, client: Record, subject: 
 
 def _invoice(account_id: str, cols: Collections, parents: Parents, stamp: Stamp, who: Record,
              client: Record, n: int, state: str) -> None:  # fmt: skip
-    projects = [p for p in cols["projects"].values() if p["client"]["id"] == client["id"]]
-    items, amount = _line_items(account_id, 81, projects, n, invoice=True)
-    iid = _id(account_id, 80, n)
-    issued = stamp(90 - 20 * n)
-    paid = state == "paid"
+    issued, paid = stamp(90 - 20 * n), state == "paid"
+    invoice = _document(account_id, "invoice", 80, cols, client, n, state, issued, who)
+    iid, amount = invoice["id"], invoice["amount"]
     cols["invoices"][iid] = {
-        "id": iid, "client_key": _client_key(f"invoice:{iid}"),
-        "number": str(n), "purchase_order": "", "amount": amount,
-        "due_amount": 0.0 if paid else amount, "tax": None, "tax_amount": 0.0, "tax2": None,
-        "tax2_amount": 0.0, "discount": None, "discount_amount": 0.0,
-        "subject": f"{client['name']}: work to date", "notes": "", "currency": client["currency"],
-        "state": state, "period_start": None, "period_end": None, "issue_date": issued[:10],
-        "due_date": issued[:10], "payment_term": "upon receipt", "payment_options": ["credit_card"],
-        "sent_at": None if state == "draft" else issued, "paid_at": stamp(60) if paid else None,
-        "paid_date": stamp(60)[:10] if paid else None, "closed_at": None,
-        "recurring_invoice_id": None, "created_at": issued, "updated_at": stamp(60 - n),
-        "client": {"id": client["id"], "name": client["name"]}, "estimate": None,
-        "retainer": None, "creator": who, "line_items": items,
+        **invoice, "due_amount": 0.0 if paid else amount, "period_start": None,
+        "period_end": None, "due_date": issued[:10], "payment_term": "upon receipt",
+        "payment_options": ["credit_card"], "sent_at": None if state == "draft" else issued,
+        "paid_at": stamp(60) if paid else None, "paid_date": stamp(60)[:10] if paid else None,
+        "closed_at": None, "recurring_invoice_id": None, "updated_at": stamp(60 - n),
+        "estimate": None, "retainer": None,
     }  # fmt: skip
     if state == "draft":
         return
@@ -158,24 +155,14 @@ def _invoice(account_id: str, cols: Collections, parents: Parents, stamp: Stamp,
 
 def _estimate(account_id: str, cols: Collections, parents: Parents, stamp: Stamp, who: Record,
               client: Record, n: int, state: str) -> None:  # fmt: skip
-    projects = [p for p in cols["projects"].values() if p["client"]["id"] == client["id"]]
-    items, amount = _line_items(account_id, 91, projects, n, invoice=False)
-    eid = _id(account_id, 90, n)
     issued = stamp(150 - 20 * n)
-    accepted = state == "accepted"
-    cols["estimates"][eid] = {
-        "id": eid, "client_key": _client_key(f"estimate:{eid}"), "number": str(n),
-        "purchase_order": "", "amount": amount, "tax": None, "tax_amount": 0.0, "tax2": None,
-        "tax2_amount": 0.0, "discount": None, "discount_amount": 0.0,
-        "subject": f"{client['name']}: proposal", "notes": "", "currency": client["currency"],
-        "state": state, "issue_date": issued[:10], "sent_at": issued,
-        "accepted_at": stamp(140 - 20 * n) if accepted else None, "declined_at": None,
-        "created_at": issued, "updated_at": stamp(140 - 20 * n),
-        "client": {"id": client["id"], "name": client["name"]}, "creator": who,
-        "line_items": items,
-    }  # fmt: skip
+    answered = stamp(140 - 20 * n) if state == "accepted" else None
+    estimate = _document(account_id, "estimate", 90, cols, client, n, state, issued, who)
+    eid = estimate["id"]
+    cols["estimates"][eid] = {**estimate, "sent_at": issued, "accepted_at": answered,
+                              "declined_at": None, "updated_at": answered or issued}  # fmt: skip
     email = f"{who['name'].split()[0].lower()}@sim.example"
-    events = [("send", issued)] + ([("accept", stamp(140 - 20 * n))] if accepted else [])
+    events = [("send", issued)] + ([("accept", answered)] if answered else [])
     for k, (event, when) in enumerate(events):
         mid = _id(account_id, 92, 10 * n + k + 1)
         cols["estimate_messages"][mid] = _message(

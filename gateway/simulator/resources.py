@@ -40,6 +40,11 @@ class Collection:
     an invoice's messages at ``invoices/{id}/messages``."""
 
 
+def _listed_under(name: str, parent: str, suffix: str) -> Collection:
+    return Collection(name, cursor=False, admin_only_read=True, by_id=False,
+                      under=(parent, suffix))  # fmt: skip
+
+
 COLLECTIONS: Mapping[str, Collection] = MappingProxyType(
     {
         c.name: c
@@ -59,27 +64,9 @@ COLLECTIONS: Mapping[str, Collection] = MappingProxyType(
             Collection("estimate_item_categories", cursor=False, admin_only_read=True),
             Collection("invoices", cursor=False, admin_only_read=True),
             Collection("estimates", cursor=False, admin_only_read=True),
-            Collection(
-                "invoice_messages",
-                cursor=False,
-                admin_only_read=True,
-                by_id=False,
-                under=("invoices", "messages"),
-            ),
-            Collection(
-                "invoice_payments",
-                cursor=False,
-                admin_only_read=True,
-                by_id=False,
-                under=("invoices", "payments"),
-            ),
-            Collection(
-                "estimate_messages",
-                cursor=False,
-                admin_only_read=True,
-                by_id=False,
-                under=("estimates", "messages"),
-            ),
+            _listed_under("invoice_messages", "invoices", "messages"),
+            _listed_under("invoice_payments", "invoices", "payments"),
+            _listed_under("estimate_messages", "estimates", "messages"),
         )
     }
 )
