@@ -33,10 +33,12 @@ Decisions worth knowing (where real Harvest is unknown, the choice is marked *in
   flat and per project (``projects/{id}/task_assignments``), page-only, newest id first.
   One is read under its project (``projects/{id}/task_assignments/{id}``), as on Harvest;
   ``task_assignments/{id}`` is a 404.
-* Billing is read-only: roles (from the users' ``roles``), item categories, one invoice per
+* Billing: roles (from the users' ``roles``), item categories, one invoice per
   client (paid, open, draft) and two estimates, with line items, listed page-only, newest
   id first; their messages and payments only under them (``invoices/{id}/messages``,
-  ``invoices/{id}/payments``, ``estimates/{id}/messages``). Writes to them are not simulated.
+  ``invoices/{id}/payments``, ``estimates/{id}/messages``). The one write is a payment on an
+  open invoice (``POST invoices/{id}/payments``): it lowers the due amount and, once nothing
+  is due, marks the invoice paid; other invoice states refuse it with a 422 (*inferred*).
 * ``Location`` of 201s uses ``/api/v2`` like real Harvest (observed);
   ``SimConfig.location_prefix="/v2"`` changes that. ``links`` use the prefix the
   client used. DELETE answers 200 with an empty body (documented behaviour).

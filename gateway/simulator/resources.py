@@ -13,6 +13,7 @@ from . import reports
 from .context import Ctx, as_bool, as_int, build_filter, parse_date
 from .data import Record, link_expense, link_time_entry
 from .pagination import paginate
+from .payments import record_payment
 from .responses import Reply, forbidden, json_reply, message, not_found, unprocessable
 
 Handler = Callable[[Ctx, "re.Match[str]"], Reply]
@@ -505,6 +506,7 @@ def _routes() -> tuple[Route, ...]:
         Route("POST", re.compile("tasks"), create_named(COLLECTIONS["tasks"], _task_defaults)),
         Route("PATCH", re.compile(r"tasks/(?P<id>\d+)"), update_named(COLLECTIONS["tasks"])),
         Route("PATCH", re.compile(r"expenses/(?P<id>\d+)"), update_named(COLLECTIONS["expenses"])),
+        Route("POST", re.compile(r"invoices/(?P<invoice>\d+)/payments"), record_payment),
     ]
     for name, handler in reports.REPORTS.items():
         routes.append(Route("GET", re.compile(re.escape(name)), handler, is_report=True))

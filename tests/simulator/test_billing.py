@@ -64,3 +64,33 @@ async def test_members_see_no_billing(client):
     member = headers_for(MEMBER_TOKEN_1, "111111")
     for path in ("/v2/invoices", "/v2/estimates", "/v2/roles", "/v2/invoice_item_categories"):
         assert (await client.get(path, headers=member)).status == 403, path
+
+
+async def test_a_payment_lowers_what_is_due_and_pays_the_invoice(client, admin1):
+    invoices = (await listed(client, "/v2/invoices", admin1))["invoices"]
+    by_state = {i["state"]: i for i in invoices}
+    unpaid = by_state["open"]
+    path = f"/v2/invoices/{unpaid['id']}/payments"
+    part = await client.post(path, json={"amount": 100, "notes": "first part"}, headers=admin1)
+    assert part.status == 201
+    assert part.headers["Location"].endswith(f"/api{path}/{(await part.json())['id']}")
+    after = await listed(client, f"/v2/invoices/{unpaid['id']}", admin1)
+    assert (after["state"], after["due_amount"]) == ("open", unpaid["amount"] - 100)
+    rest = await client.post(path, json={"amount": after["due_amount"]}, headers=admin1)
+    assert rest.status == 201
+    paid = await listed(client, f"/v2/invoices/{unpaid['id']}", admin1)
+    assert (paid["state"], paid["due_amount"]) == ("paid", 0.0)
+    payments = (await listed(client, path, admin1))["invoice_payments"]
+    assert sorted(p["amount"] for p in payments) == sorted([100.0, unpaid["amount"] - 100])
+    # Refused: nothing more on a paid invoice, none on a draft, no amount, a member's.
+    for invoice, body, headers, status in (
+        (paid, {"amount": 1}, admin1, 422),
+        (by_state["draft"], {"amount": 1}, admin1, 422),
+        (by_state["draft"], {"amount": "lots"}, admin1, 422),
+        (by_state["draft"], {"amount": 1}, headers_for(MEMBER_TOKEN_1, "111111"), 403),
+    ):
+        resp = await client.post(f"/v2/invoices/{invoice['id']}/payments", json=body,
+                                 headers=headers)  # fmt: skip
+        assert resp.status == status, (invoice["state"], body)
+    assert (await client.post("/v2/invoices/999/payments", json={"amount": 1},
+                              headers=admin1)).status == 404  # fmt: skip

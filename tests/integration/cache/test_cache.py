@@ -122,6 +122,34 @@ async def test_patch_then_get_sees_the_new_data(start_gateway, upstream, http):
     assert h["X-Cache"] == "MISS", "the member's copy of the item went too"
 
 
+async def test_a_payment_under_an_invoice_drops_the_invoice_its_list_and_its_payments(
+    start_gateway, upstream, http
+):
+    """A write to a sub-resource (``invoices/{id}/payments``) changes its parent: the invoice's
+    due amount and state, and so the invoice list."""
+    base, _ = await start_gateway(Settings(upstream=upstream.url))
+    _, _, page = await get(http, base, "/v2/invoices", ADMIN_TOKEN_1, A1)
+    unpaid = next(i for i in json.loads(page)["invoices"] if i["state"] == "open")
+    item, payments = f"/v2/invoices/{unpaid['id']}", f"/v2/invoices/{unpaid['id']}/payments"
+    for path in ("/v2/invoices", item, payments):
+        await get(http, base, path, ADMIN_TOKEN_1, A1)
+        _, h, _ = await get(http, base, path, ADMIN_TOKEN_1, A1)
+        assert h["X-Cache"] == "HIT", path
+    async with http.post(base + payments, json={"amount": unpaid["due_amount"]},
+                         headers=headers_for(ADMIN_TOKEN_1, A1)) as r:  # fmt: skip
+        assert r.status == 201
+        assert r.headers["Location"].startswith(base + "/api/v2/invoices/")  # on the gateway
+    seen = {}
+    for path in ("/v2/invoices", item, payments):
+        _, h, body = await get(http, base, path, ADMIN_TOKEN_1, A1)
+        assert h["X-Cache"] == "MISS", path
+        seen[path] = json.loads(body)
+    assert (seen[item]["state"], seen[item]["due_amount"]) == ("paid", 0.0)
+    listed = {i["id"]: i["state"] for i in seen["/v2/invoices"]["invoices"]}
+    assert listed[unpaid["id"]] == "paid"
+    assert [p["amount"] for p in seen[payments]["invoice_payments"]] == [unpaid["due_amount"]]
+
+
 async def test_stale_served_when_upstream_fails_then_refreshed(start_gateway, upstream, http):
     clock = FakeClock()
     base, _ = await start_gateway(Settings(upstream=upstream.url), clock=clock)
