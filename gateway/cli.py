@@ -22,6 +22,7 @@ from gateway.settings import (
     env_defaults,
 )
 from gateway.web.app import create_app, resolve_policy
+from gateway.web.server import ListenError
 from gateway.web.workers import run_server, run_workers, workers_problem
 
 Command = Callable[[argparse.Namespace], int]
@@ -177,7 +178,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if settings.workers > 1:
         return run_workers(settings, lambda: run_server(settings))
-    run_server(settings)
+    try:
+        run_server(settings)
+    except ListenError as exc:
+        print(f"harvest-gateway: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
     return 0
 
 

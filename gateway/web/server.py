@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 from collections.abc import Coroutine, Mapping
 from typing import Any
@@ -147,6 +148,10 @@ def http_error_json(exc: web.HTTPException) -> web.Response:
     return json_response(exc.status, body, kept)
 
 
+class ListenError(Exception):
+    """The listening socket cannot be opened: said in one line, not a traceback."""
+
+
 async def serve(
     app: web.Application, settings: Settings, *, ready: asyncio.Event | None = None
 ) -> None:
@@ -162,7 +167,15 @@ async def serve(
     try:
         # reuse_port: several workers (--workers) may listen on one port.
         reuse = settings.workers > 1 or None
-        await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse).start()
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse)
+        try:
+            await site.start()
+        except OSError as exc:  # port taken, address not on this host, a port below 1024
+            # asyncio's message repeats the address; the errno's own text does not.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ListenError(
+                f"cannot listen on {settings.host}:{settings.port}: {reason} (--host, --port)"
+            ) from exc
         if ready is not None:
             ready.set()
         await stop.wait()

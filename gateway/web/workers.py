@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from gateway.settings import Mode, Settings
 from gateway.web.app import create_app
-from gateway.web.server import serve
+from gateway.web.server import ListenError, serve
 
 
 def workers_problem(settings: Settings) -> str | None:
@@ -72,6 +72,9 @@ def run_workers(settings: Settings, work: Callable[[], None]) -> int:
             code = 0
             try:
                 work()
+            except ListenError as exc:
+                print(f"harvest-gateway: {exc}", file=sys.stderr)  # noqa: T201
+                code = 1
             except BaseException:
                 import traceback
 

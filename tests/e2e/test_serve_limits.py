@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -44,3 +45,20 @@ async def test_serve_applies_cli_and_env_limits_and_stops_on_sigterm():
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 10)
     assert code == 0, proc.stderr.read().decode() if proc.stderr else ""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_taken_port_is_one_line_and_a_failed_exit(workers: int) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        extra = ["--workers", "2", "--redis-url", "redis://127.0.0.1:1"] if workers > 1 else []
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway", "serve", "--port", str(port), *extra],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines == [f"harvest-gateway: cannot listen on 127.0.0.1:{port}: Address already in use "
+                     "(--host, --port)"] * workers  # fmt: skip
