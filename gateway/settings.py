@@ -36,6 +36,22 @@ class LogFormat(StrEnum):
 ENV_PREFIX = "HARVEST_GATEWAY_"
 
 
+_NO_LIMIT = float("inf")
+_TINY = 1e-3  # a timeout must be positive; a thousandth of a second is the least that makes sense
+# Command-line numbers and their ranges (inclusive).
+_NUMBERS = (
+    ("--port", 1, 65535), ("--shutdown-timeout", 0, _NO_LIMIT), ("--max-body", 1, _NO_LIMIT),
+    ("--max-header-size", 1, _NO_LIMIT), ("--max-headers", 1, _NO_LIMIT),
+    ("--keepalive-timeout", _TINY, _NO_LIMIT), ("--keepalive-requests", 0, _NO_LIMIT),
+    ("--client-timeout", _TINY, _NO_LIMIT), ("--upstream-connections", 1, _NO_LIMIT),
+    ("--upstream-wait", 0, _NO_LIMIT),
+)  # fmt: skip
+
+
+def _env_of(option: str) -> str:
+    return ENV_PREFIX + option[2:].upper().replace("-", "_")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -88,8 +104,14 @@ class Settings:
         ]
         for option, url, schemes in checks:
             if url is not None and (problem := url_problem(url, schemes)):
-                env = ENV_PREFIX + option[2:].upper().replace("-", "_")
-                raise ValueError(f"{option} ({env}) {url!r}: {problem}")
+                raise ValueError(f"{option} ({_env_of(option)}) {url!r}: {problem}")
+        # A number out of range would otherwise fail later (a port past 65535 as a traceback
+        # at bind) or quietly (a negative body limit refuses every body).
+        for option, low, high in _NUMBERS:
+            value = getattr(self, option[2:].replace("-", "_"))
+            if not low <= value <= high:
+                span = f"at least {low:g}" if high == _NO_LIMIT else f"{low:g} to {high:g}"
+                raise ValueError(f"{option} ({_env_of(option)}) {value!r}: expected {span}")
 
     @property
     def public_origin(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gateway.cli import build_parser, cmd_check_policy, cmd_serve, settings_from_args
@@ -80,3 +82,22 @@ def test_a_malformed_url_stops_serve_before_it_starts(
 )
 def test_well_formed_urls_pass(argv: list[str]) -> None:
     settings_from_args(build_parser({}).parse_args(["serve", *argv]))
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["--port", "99999"], {}, "--port (HARVEST_GATEWAY_PORT) 99999: expected 1 to 65535"),
+        ([], {"HARVEST_GATEWAY_PORT": "0"}, "--port (HARVEST_GATEWAY_PORT) 0: expected 1 to 65535"),
+        (["--max-body", "-5"], {}, "--max-body (HARVEST_GATEWAY_MAX_BODY) -5: expected at least 1"),
+        (["--client-timeout", "0"], {}, "expected at least 0.001"),
+        (["--upstream-connections", "0"], {}, "--upstream-connections"),
+        (["--shutdown-timeout", "-1"], {}, "expected at least 0"),
+    ],
+)  # fmt: skip
+def test_a_number_out_of_range_is_refused_before_serve_starts(
+    argv: list[str], env: dict[str, str], expected: str
+) -> None:
+    # settings_from_args, not cmd_serve: were the check gone, cmd_serve would start serving.
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        settings_from_args(build_parser(env).parse_args(["serve", *argv]))
