@@ -63,8 +63,8 @@ async def test_a_node_client_works_through_the_gateway(start_simulator, start_ga
     assert (seen["read"], seen["readAgain"], seen["updated"], seen["afterUpdate"]) == (
         "first", "first", "second", "second",
     )  # fmt: skip
-    # Its DELETE carries none of its headers: refused locally, in Harvest's error shape, as
-    # Harvest would refuse it, and never sent on.
+    # Its DELETE carries none of its headers: refused locally with a JSON error saying what is
+    # missing (Harvest would refuse it too), and never sent on.
     assert seen["deleted"] == {
         "error": "missing_user_agent",
         "error_description": "Harvest requires a User-Agent naming your app and a contact, "
