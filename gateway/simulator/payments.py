@@ -4,6 +4,7 @@ amount and state, its list, its payments)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from .context import Ctx, as_int, parse_date
@@ -16,7 +17,7 @@ def _amount(raw: object) -> float | None:
         value = float(str(raw))
     except ValueError:
         return None
-    return value if value > 0 else None
+    return value if 0 < value < math.inf else None  # nan fails both
 
 
 def record_payment(ctx: Ctx, m: re.Match[str]) -> Reply:
