@@ -117,25 +117,6 @@ def list_handler(coll: Collection) -> Handler:
     return handle
 
 
-def project_list_handler(coll: Collection) -> Handler:
-    """``projects/{id}/<coll>``: one project's records of ``coll``, paginated like the list."""
-
-    def handle(ctx: Ctx, m: re.Match[str]) -> Reply:
-        if coll.admin_only_read and not ctx.is_admin:
-            return forbidden()
-        project = as_int(m.group("project"))
-        if project not in ctx.data.collections["projects"]:
-            return not_found()
-        keep = build_filter(ctx.query)
-        mine = (r for r in _visible(ctx, coll) if r["project"]["id"] == project and keep(r))
-        path = f"projects/{project}/{coll.name}"
-        envelope = paginate(coll.name, _ordered(coll.name, mine), ctx.query, ctx.url(path),
-                            cursor_capable=coll.cursor)  # fmt: skip
-        return json_reply(envelope)
-
-    return handle
-
-
 def project_get_handler(coll: Collection) -> Handler:
     """``projects/{id}/<coll>/{id}``: one of a project's records of ``coll``."""
 
@@ -150,11 +131,20 @@ def project_get_handler(coll: Collection) -> Handler:
     return handle
 
 
-def child_list_handler(coll: Collection) -> Handler:
-    """``<parent>/{id}/<suffix>``: the records of ``coll`` under one parent record, newest
-    first, paginated like any list."""
-    assert coll.under is not None
-    parent_name, suffix = coll.under
+def _project_of(_ctx: Ctx, record: Record) -> Any:
+    return record["project"]["id"]
+
+
+def _kept_parent(name: str) -> Callable[[Ctx, Record], Any]:
+    """Where records of ``name`` that do not name their parent find it: ``AccountData.parents``."""
+    return lambda ctx, record: ctx.data.parents[name].get(record["id"])
+
+
+def scoped_list_handler(
+    coll: Collection, parent_name: str, suffix: str, parent_of: Callable[[Ctx, Record], Any]
+) -> Handler:
+    """``<parent_name>/{id}/<suffix>``: the records of ``coll`` under one record of
+    ``parent_name`` (``parent_of`` names it), newest first, paginated like any list."""
 
     def handle(ctx: Ctx, m: re.Match[str]) -> Reply:
         if coll.admin_only_read and not ctx.is_admin:
@@ -163,8 +153,7 @@ def child_list_handler(coll: Collection) -> Handler:
         if parent not in ctx.data.collections[parent_name]:
             return not_found()
         keep = build_filter(ctx.query)
-        parent_of = ctx.data.parents[coll.name]
-        mine = (r for r in _visible(ctx, coll) if parent_of.get(r["id"]) == parent and keep(r))
+        mine = (r for r in _visible(ctx, coll) if parent_of(ctx, r) == parent and keep(r))
         path = f"{parent_name}/{parent}/{suffix}"
         envelope = paginate(coll.name, _ordered(coll.name, mine), ctx.query, ctx.url(path),
                             cursor_capable=coll.cursor)  # fmt: skip
@@ -477,10 +466,11 @@ def _routes() -> tuple[Route, ...]:
         Route("PATCH", re.compile(r"company"), company),
     ]
     for coll in COLLECTIONS.values():
-        if coll.under is not None:
+        if coll.under is not None:  # kept beside them: Harvest's records do not name it
             parent, suffix = coll.under
             pattern = re.compile(rf"{parent}/(?P<parent>\d+)/{suffix}")
-            routes.append(Route("GET", pattern, child_list_handler(coll)))
+            parents = _kept_parent(coll.name)
+            routes.append(Route("GET", pattern, scoped_list_handler(coll, parent, suffix, parents)))
             continue
         base = re.escape(coll.name)
         routes.append(Route("GET", re.compile(base), list_handler(coll)))
@@ -489,8 +479,9 @@ def _routes() -> tuple[Route, ...]:
         if coll.name in ("time_entries", "expenses", "clients", "tasks"):
             routes.append(Route("DELETE", re.compile(rf"{base}/(?P<id>\d+)"), delete_handler(coll)))
     for kind in ("task_assignments", "user_assignments"):  # also listed and read per project
-        pattern = re.compile(rf"projects/(?P<project>\d+)/{kind}")
-        routes.append(Route("GET", pattern, project_list_handler(COLLECTIONS[kind])))
+        pattern = re.compile(rf"projects/(?P<parent>\d+)/{kind}")
+        listed = scoped_list_handler(COLLECTIONS[kind], "projects", kind, _project_of)
+        routes.append(Route("GET", pattern, listed))
         one = re.compile(rf"projects/(?P<project>\d+)/{kind}/(?P<id>\d+)")
         routes.append(Route("GET", one, project_get_handler(COLLECTIONS[kind])))
     te = r"time_entries/(?P<id>\d+)"
