@@ -82,13 +82,12 @@ async def start_gateway(secrets: SecretRegistry) -> AsyncIterator[GatewayFactory
         port = free_port()
         settings = replace(settings, host="127.0.0.1", port=port)
         app = create_app(settings, log_stream=log_stream, **kwargs)
-        app.middlewares.append(secrets.middleware())
         url = f"http://127.0.0.1:{port}"
         secrets.gateways += 1
         if hasattr(log_stream, "getvalue"):
             secrets.add_text("logs", f"log of gateway {url}", log_stream.getvalue)
         secrets.add_cassette_dir(settings.cassette_dir)
-        server = GatewayTestServer(app, host="127.0.0.1", port=port)
+        server = GatewayTestServer(app, host="127.0.0.1", port=port, observe=secrets.observe)
         await server.start_server()
         servers.append(server)
         apps.append((url, app))

@@ -10,15 +10,13 @@ ran (a scan that looked at nothing must not pass).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp.web_request import BaseRequest
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MIN_LENGTH = 8  # shorter "tokens" (e.g. "x") would match innocent text
 _SECRET_PARAMS = ("access_token", "refresh_token", "client_secret", "password", "code")
 
@@ -77,23 +75,17 @@ class SecretRegistry:
     def add_cassette_dir(self, path: str | Path) -> None:
         self.cassette_dirs.add(Path(path).resolve())
 
-    def middleware(self) -> Any:  # an aiohttp middleware
-        """Records the credentials callers present, so a leak of any of them is caught."""
-
-        @web.middleware
-        async def capture(request: web.Request, handler: Handler) -> web.StreamResponse:
-            auth = request.headers.get("Authorization", "")
-            scheme, _, value = auth.partition(" ")
-            self.add_tokens(
-                [
-                    value.strip() if scheme.lower() == "bearer" else auth,
-                    request.headers.get("X-Gateway-Key"),
-                    *(v for k, v in parse_qsl(request.query_string) if k in _SECRET_PARAMS),
-                ]
-            )
-            return await handler(request)
-
-        return capture
+    def observe(self, request: BaseRequest) -> None:
+        """Records the credentials a caller presents, so a leak of any of them is caught."""
+        auth = request.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        self.add_tokens(
+            [
+                value.strip() if scheme.lower() == "bearer" else auth,
+                request.headers.get("X-Gateway-Key"),
+                *(v for k, v in parse_qsl(request.query_string) if k in _SECRET_PARAMS),
+            ]
+        )
 
     def scan(self, extra_dirs: Iterable[Path] = ()) -> ScanReport:
         tokens = sorted(self.tokens)

@@ -9,11 +9,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiohttp.web_request import BaseRequest
 from aiohttp.web_runner import BaseRunner
 
 from gateway.web.server import GatewayRunner
@@ -89,7 +91,36 @@ def env_flag(name: str) -> bool:
 
 
 class GatewayTestServer(TestServer):
-    """``TestServer`` with the runner ``serve`` uses (JSON answers to malformed HTTP)."""
+    """``TestServer`` with the runner ``serve`` uses (JSON answers to malformed HTTP, proxied
+    requests straight to the proxy). ``observe`` sees every request first, the way a
+    middleware would, without making the app one that has middlewares."""
+
+    def __init__(
+        self, app: web.Application, *, observe: Callable[[BaseRequest], None] | None = None,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(app, **kwargs)
+        self._observe = observe
 
     async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return GatewayRunner(self.app, **kwargs)
+        return _ObservedRunner(self.app, self._observe, **kwargs)
+
+
+class _ObservedRunner(GatewayRunner):
+    def __init__(
+        self, app: web.Application, observe: Callable[[BaseRequest], None] | None, **kwargs: Any
+    ) -> None:
+        super().__init__(app, **kwargs)
+        self._observe = observe
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        observe, inner = self._observe, server.request_handler
+        if observe is not None:
+
+            def handle(request: BaseRequest) -> Awaitable[web.StreamResponse]:
+                observe(request)
+                return inner(request)
+
+            server.request_handler = handle
+        return server

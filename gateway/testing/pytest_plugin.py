@@ -26,6 +26,7 @@ from aiohttp import web
 
 from gateway.settings import Mode, Settings
 from gateway.web.app import create_app
+from gateway.web.server import GatewayRunner
 
 MARKER = "harvest_cassette"
 
@@ -69,7 +70,7 @@ class ReplayGateway:
         return self.url
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(create_app(self.settings), access_log=None)
+        self._runner = GatewayRunner(create_app(self.settings), access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, self._sock).start()
 

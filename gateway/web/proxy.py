@@ -43,9 +43,11 @@ from gateway.web.respond import buffered_response, error_response, json_response
 # session asks for what it can decode (gzip, deflate; Harvest's JSON lists shrink about tenfold
 # on the long hop) and decodes it, so callers always get identity bodies. A caller's "br" or
 # "zstd", passed on, would fetch a body the gateway cannot read.
+# Expect: aiohttp has answered a 100-continue before the body was read, and upstream gets the
+# body whole, at once.
 _NOT_FORWARDED = frozenset(
     {"host", "content-length", "cookie", "x-forwarded-for",
-     "x-forwarded-proto", "x-forwarded-host", "forwarded", "accept-encoding"}
+     "x-forwarded-proto", "x-forwarded-host", "forwarded", "accept-encoding", "expect"}
 )  # fmt: skip
 Notes = dict[str, Any]
 # A caller's id is kept if it is 1-200 visible ASCII characters: UUIDs, ULIDs, base64, AWS's
