@@ -163,6 +163,15 @@ def median_of(results: list[WrkResult]) -> WrkResult:
     return replace(ordered[len(ordered) // 2], cpu_us=cpu)
 
 
+def paired_ratio(runs: list[WrkResult], baseline: list[WrkResult]) -> tuple[float, float]:
+    """Medians of the per-round ratios (throughput, then capacity: CPU per request, baseline ÷
+    server) of rounds run back to back. The machine's speed drifts between rounds by more than
+    the difference measured; each round's pair shares its drift, so their ratio does not."""
+    rps = sorted(r.rps / b.rps for r, b in zip(runs, baseline, strict=True))
+    cpu = sorted(b.cpu_us / r.cpu_us for r, b in zip(runs, baseline, strict=True) if r.cpu_us)
+    return rps[len(rps) // 2], cpu[len(cpu) // 2] if cpu else 0.0
+
+
 def append_results(title: str, command: str, lines: list[str]) -> None:
     import datetime
 
@@ -182,6 +191,7 @@ __all__ = [
     "cpu_seconds",
     "free_port",
     "median_of",
+    "paired_ratio",
     "pinned",
     "process",
     "wrk",

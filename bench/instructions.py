@@ -10,7 +10,9 @@ dumped. Ratios are
 baseline ÷ gateway instructions: the throughput each would reach on one saturated core,
 relative to the baseline. Pairs: the gateway's pass-through against the minimal aiohttp proxy
 (``bench/baseline_proxy.py``), and the gateway's cache hit against the bare aiohttp server
-returning the same body (``bench/bare_server.py``). valgrind ships on this machine's kind.
+returning the same body (``bench/bare_server.py``), and against the same served by aiohttp's
+low-level server, without the router the gateway also sends proxied targets past.
+valgrind ships on this machine's kind.
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ def main() -> None:
         bare = python("bench/bare_server.py", "--port", str(p), "--body", str(work / "body.json"))
         counts["bare server"] = per_request(bare, p, n, work, k)
         p = free_port()
+        low = python("bench/bare_server.py", "--port", str(p), "--body", str(work / "body.json"),
+                     "--low-level")  # fmt: skip
+        counts["bare server, low-level (no router)"] = per_request(low, p, n, work, k)
+        p = free_port()
         counts["gateway cache hit"] = per_request(gateway(p), p, n, work, k)
         p = free_port()
         counts["gateway cache hit, --access-log misses"] = per_request(
@@ -110,8 +116,10 @@ def main() -> None:
     base, bare_n = counts["baseline proxy"], counts["bare server"]
     lines = [f"{name}: {count:,} instructions/request" for name, count in counts.items()]
     lines.append(f"pass-through: baseline ÷ gateway = {base / counts['gateway pass-through']:.2f}")
+    low_n = counts["bare server, low-level (no router)"]
     for name in ("gateway cache hit", "gateway cache hit, --access-log misses"):
-        lines.append(f"{name}: bare ÷ gateway = {bare_n / counts[name]:.2f}")
+        lines.append(f"{name}: bare ÷ gateway = {bare_n / counts[name]:.2f} "
+                     f"(low-level bare ÷ gateway = {low_n / counts[name]:.2f})")  # fmt: skip
     for line in lines:
         print(line)  # noqa: T201
     append_results(

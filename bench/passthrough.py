@@ -28,6 +28,7 @@ from bench.harness import (
     append_results,
     free_port,
     median_of,
+    paired_ratio,
     pinned,
     process,
     python,
@@ -74,6 +75,7 @@ def main() -> None:
         pause = max(1, round(args.connections * 1000 / (0.4 * b.rps)))
         paced = [wrk(f"http://127.0.0.1:{port}{PATH}", HEADERS, pause_ms=pause, **load)
                  for port in (base_port, gw_port)]  # fmt: skip
+    pair_rps, pair_cpu = paired_ratio(gateway, baseline)
     lines = [
         "proxies pinned to CPU 0, simulator and wrk (1 thread) to CPU 1"
         if args.pin
@@ -82,6 +84,7 @@ def main() -> None:
         f"gateway (proxy mode, no cache): {g.line()}",
         f"throughput ratio gateway/baseline: {g.rps / b.rps:.2f} (target >= 0.9)",
         f"capacity ratio (CPU per request, baseline ÷ gateway): {b.cpu_us / g.cpu_us:.2f}",
+        f"median of the rounds' own ratios: throughput {pair_rps:.2f}, capacity {pair_cpu:.2f}",
         f"p99 ratio gateway/baseline: {g.p99_ms / b.p99_ms:.2f} (target <= 1.2)",
         f"paced ({pause} ms between requests on each connection): baseline "
         f"{paced[0].rps:,.0f} req/s, p99 {paced[0].p99_ms:.2f} ms; gateway {paced[1].rps:,.0f} "
