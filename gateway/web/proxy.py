@@ -9,7 +9,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -130,6 +130,18 @@ def route_of(request: web.Request) -> Route:
         raise GatewayError(404, "not_found", f"{exc}.") from exc
 
 
+# nginx's status for a request whose caller hung up before the answer: never sent, only logged
+# and counted, so that callers giving up (their own timeout while queued, say) show as such.
+CLIENT_CLOSED_REQUEST: Final = 499
+
+
+def caller_left(request: web.Request) -> bool:
+    """Whether the caller's connection is gone: aiohttp drops the transport, then cancels the
+    handler. A handler cancelled while the connection stays (a shutdown past its grace) is
+    the gateway's doing."""
+    return request.transport is None or request.transport.is_closing()
+
+
 def rejected(metrics: Metrics, verdict: Reject) -> GatewayError:
     metrics.rejections.labels(verdict.error).inc()
     # Harvest's own 403 body is {"message": ...}; keep it beside ours for Harvest clients.
@@ -231,6 +243,10 @@ class ProxyHandler:
                     resp = await stream_reply(request, reply, stream, timeout)
             status = resp.status
             return resp
+        except (asyncio.CancelledError, ConnectionResetError):
+            if caller_left(request):  # not the gateway's failure: not counted as a 5xx
+                status = CLIENT_CLOSED_REQUEST
+            raise
         finally:
             metrics.active -= 1
             if exchange is None:  # refused before it was one: the account it names, if any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -12,6 +13,7 @@ import pytest
 from yarl import URL
 
 from gateway.settings import Settings
+from gateway.web import keys
 from tests.support import free_port
 
 H = {
@@ -343,3 +345,25 @@ async def test_a_refused_request_is_logged_with_the_account_it_names(echo, start
             assert resp.status == 400
     access = [e for e in map(json.loads, logs.getvalue().splitlines()) if e["event"] == "request"]
     assert [(e["status"], e["account_id"]) for e in access] == [(400, "4242"), (400, None)]
+
+
+async def test_a_caller_that_hangs_up_is_logged_as_499_not_a_5xx(echo, start_gateway):
+    """A caller that gives up (its own timeout) is not the gateway failing: nginx's 499 in the
+    access line and a 4xx in the metrics, so the 5xx alert does not fire on impatient clients."""
+    logs = StringIO()
+    url, app = await start_gateway(Settings(upstream=echo.origin), log_stream=logs)
+    async with aiohttp.ClientSession() as s:
+        with pytest.raises(TimeoutError):
+            async with s.get(url + "/v2/slow", headers=H, timeout=aiohttp.ClientTimeout(0.3)):
+                pass
+    for _ in range(100):  # the gateway learns of the hang-up from its socket
+        lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+        access = [e for e in lines if e.get("event") == "request"]
+        if access:
+            break
+        await asyncio.sleep(0.02)
+    assert [(e["route"], e["status"]) for e in access] == [("/v2/{unknown}", 499)]
+    metrics = app[keys.METRICS].render().decode()
+    counted = 'harvestgw_requests_total{cache="none",method="GET",route="/v2/{unknown}",'
+    assert counted + 'status_class="4xx"} 1.0' in metrics
+    assert 'status_class="5xx"' not in metrics
