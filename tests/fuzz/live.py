@@ -58,9 +58,12 @@ class LiveStack:
         sim_port = sim_runner.addresses[0][1]
         origin = f"http://127.0.0.1:{sim_port}"
         self.port = free_port()
+        # The simulator's raised limits, the gateway's too: the fuzzers send a few hundred
+        # requests in seconds, and Harvest's 100 per 15 s would queue them past their timeout.
         settings = Settings(host="127.0.0.1", port=self.port, upstream=origin, id_upstream=origin,
                             public_url=f"http://127.0.0.1:{self.port}",
-                            admin_token="fuzz-admin-token")  # fmt: skip
+                            admin_token="fuzz-admin-token",
+                            quota=("general=100000/15s", "reports=100000/15m"))  # fmt: skip
         runner = GatewayRunner(create_app(settings, log_stream=StringIO()), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
