@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 from urllib.parse import parse_qsl, urlencode
 
 from gateway.core.routes import canonical_path
@@ -115,6 +116,26 @@ def directive(cache_control: str | None, pragma: str | None = None) -> Directive
     if pragma and "no-cache" in pragma.lower() and not cache_control:
         return Directive.REFRESH
     return Directive.USE
+
+
+def none_match(if_none_match: str, etag: str) -> bool:
+    """Whether ``If-None-Match`` lists ``etag`` (or is ``*``), by RFC 9110's weak comparison:
+    ``W/"x"`` and ``"x"`` match. The opaque tags hold no commas in practice (Harvest's are hex)."""
+    wanted = if_none_match.strip()
+    if wanted == "*":
+        return True
+    ours = etag.strip().removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == ours for tag in wanted.split(","))
+
+
+# What a 304 carries of the stored answer's headers (RFC 9110 §15.4.5): its validators and
+# caching metadata, not its body's framing.
+NOT_MODIFIED_HEADERS: Final = frozenset({"cache-control", "content-location", "date", "etag",
+                                         "expires", "vary"})  # fmt: skip
+
+
+def not_modified_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in headers if k.lower() in NOT_MODIFIED_HEADERS)
 
 
 def rule_for(rules: CacheRules, method: str, template: str) -> CacheRule | None:

@@ -13,8 +13,10 @@ from gateway.core.cache_rules import (
     invalidation_prefixes,
     key_matches,
     key_parts,
+    none_match,
     normal_prefix,
     normal_query,
+    not_modified_headers,
     prefix_matches,
     storable,
     stored_headers,
@@ -239,3 +241,21 @@ def test_a_304_refreshes_the_stored_headers_it_names() -> None:
         ("ETag", 'W/"1"'),
         ("Date", "new"),
     )
+
+
+def test_if_none_match_compares_weakly_and_reads_lists():
+    etag = 'W/"4bbe8ff8"'
+    assert none_match(etag, etag)
+    assert none_match('"4bbe8ff8"', etag)  # weak comparison: W/ set aside on either side
+    assert none_match('W/"0000", W/"4bbe8ff8"', etag)
+    assert none_match(" * ", etag)
+    assert not none_match('W/"4bbe8ff"', etag)
+    assert not none_match('"0000", "1111"', etag)
+
+
+def test_a_304_keeps_validators_and_caching_metadata_only():
+    headers = (("Content-Type", "application/json"), ("ETag", 'W/"1"'), ("vary", "Origin"),
+               ("Cache-Control", "no-store"), ("Date", "x"), ("X-Runtime", "0.1"))  # fmt: skip
+    assert not_modified_headers(headers) == (
+        ("ETag", 'W/"1"'), ("vary", "Origin"), ("Cache-Control", "no-store"), ("Date", "x")
+    )  # fmt: skip

@@ -211,3 +211,44 @@ async def test_requests_without_a_credential_are_never_cached(start_gateway, ups
     async with aiohttp.ClientSession() as s, s.get(base + ME, headers=ua) as r:
         assert r.status == 401
         assert r.headers["X-Cache"] == "BYPASS"  # refused before the pipeline
+
+
+async def test_a_callers_if_none_match_is_answered_from_its_own_fresh_copy(
+    start_gateway, upstream, http
+):
+    clock = FakeClock()
+    base, _ = await start_gateway(Settings(upstream=upstream.url), clock=clock)
+    _, h0, first = await get(http, base, "/v2/tasks", ADMIN_TOKEN_1, A1)
+    etag = h0["ETag"]
+    reads = upstream.gets("/v2/tasks")
+    status, h, body = await get(
+        http, base, "/v2/tasks", ADMIN_TOKEN_1, A1, **{"If-None-Match": etag}
+    )
+    assert (status, h["X-Cache"], h["ETag"], body) == (304, "HIT", etag, b"")
+    assert "Content-Type" not in h  # a 304 carries validators, not the body's metadata
+    # Weak comparison, in a list; a tag that is not listed gets the copy itself.
+    listed = f'"other", {etag.removeprefix("W/")}'
+    status, h, _ = await get(
+        http, base, "/v2/tasks", ADMIN_TOKEN_1, A1, **{"If-None-Match": listed}
+    )
+    assert (status, h["X-Cache"]) == (304, "HIT")
+    status, h, body = await get(http, base, "/v2/tasks", ADMIN_TOKEN_1, A1,
+                                **{"If-None-Match": 'W/"other"'})  # fmt: skip
+    assert (status, h["X-Cache"], body) == (200, "HIT", first)
+    assert upstream.gets("/v2/tasks") == reads  # none of these spent quota
+    # Another token's request never learns from this copy: it asks Harvest.
+    _, h, _ = await get(http, base, "/v2/tasks", MEMBER_TOKEN_1, A1, **{"If-None-Match": etag})
+    assert h["X-Cache"] == "BYPASS"
+    assert upstream.gets("/v2/tasks") == reads + 1
+    # Other conditions, no-cache, or a copy past its freshness: Harvest decides, as before.
+    _, h, _ = await get(http, base, "/v2/tasks", ADMIN_TOKEN_1, A1,
+                        **{"If-None-Match": etag, "Cache-Control": "no-cache"})  # fmt: skip
+    assert h["X-Cache"] == "BYPASS"
+    since = "Sat, 01 Jan 2000 00:00:00 GMT"
+    _, h, _ = await get(http, base, "/v2/tasks", ADMIN_TOKEN_1, A1,
+                        **{"If-None-Match": etag, "If-Modified-Since": since})  # fmt: skip
+    assert h["X-Cache"] == "BYPASS"
+    clock.advance(31)
+    _, h, _ = await get(http, base, "/v2/tasks", ADMIN_TOKEN_1, A1, **{"If-None-Match": etag})
+    assert h["X-Cache"] == "BYPASS"
+    assert upstream.gets("/v2/tasks") == reads + 4
