@@ -132,8 +132,8 @@ def dispatch(app: web.Application, app_handler: RequestHandlerFn) -> RequestHand
 
     The router resolves each request afresh (a URL match, a match-info object and its app
     stack, the response-prepare signal): about 33 k instructions a request, an eighth of a
-    cache hit's, to arrive where these targets always arrive. An app given middlewares keeps them on
-    every request: then nothing goes around the router.
+    cache hit's, to arrive where these targets always arrive. An app given middlewares keeps
+    them on every request: then nothing goes around the router.
     """
     proxy = app.get(keys.PROXY)
     if proxy is None or app.middlewares:
