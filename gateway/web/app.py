@@ -157,7 +157,7 @@ def create_app(
         cache=cache if stages.cache is cache else None,
     )
     app[keys.PROXY] = proxy
-    app.router.add_route("*", "/{tail:.*}", proxy.__call__)
+    app.router.add_route("*", "/{tail:.*}", proxy.__call__, expect_handler=proxy.expect)
     return app
 
 

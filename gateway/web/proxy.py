@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import _default_expect_handler as default_expect_handler
 from multidict import CIMultiDict, CIMultiDictProxy
 from structlog.contextvars import bind_contextvars
 
@@ -353,19 +354,15 @@ class ProxyHandler:
         if isinstance(managed, Reject):
             return managed
         grant, given = managed
-        body = (
-            await read_body(request, settings.max_body, settings.client_timeout)
-            if request.body_exists
-            else b""
-        )
-        verdict = check_api_request(
-            method=request.method,
-            headers=given,
-            query=request.query,
-            body=body,
-            rules=policy.headers,
-            needs_account=route.upstream is Upstream.API,
-        )
+        body = b""
+        if request.body_exists:
+            # What the headers refuse is refused before the body is read (or, behind
+            # Expect: 100-continue, sent: see ``expect``).
+            early = self._check(request, route, given, b"")
+            if isinstance(early, Reject):
+                return early
+            body = await read_body(request, settings.max_body, settings.client_timeout)
+        verdict = self._check(request, route, given, body)
         if isinstance(verdict, Reject):
             return verdict
         if grant is not None:
@@ -390,6 +387,40 @@ class ProxyHandler:
             caller_headers=request.headers,
             public_origin=public_origin(request, settings),
         )
+
+    def _check(
+        self,
+        request: web.Request,
+        route: Route,
+        given: CIMultiDictProxy[str] | CIMultiDict[str],
+        body: bytes,
+    ) -> Caller | Reject:
+        return check_api_request(
+            method=request.method,
+            headers=given,
+            query=request.query,
+            body=body,
+            rules=self.policy.headers,
+            needs_account=route.upstream is Upstream.API,
+        )
+
+    async def expect(self, request: web.Request) -> None:
+        """The catch-all route's ``Expect`` handler: aiohttp's ``100 Continue`` only for a
+        request whose headers pass, so that no caller uploads a body the gateway would throw
+        away. Any other request gets no 100: the handler refuses it without reading its body."""
+        try:
+            route = route_of(request)
+        except GatewayError:
+            return
+        managed = self.managed_headers(request, route)
+        if isinstance(managed, Reject):
+            return
+        length = request.content_length
+        if length is not None and length > self.settings.max_body:
+            return
+        if isinstance(self._check(request, route, managed[1], b""), Reject):
+            return
+        await default_expect_handler(request)
 
     def _account(
         self,

@@ -103,3 +103,48 @@ async def test_dispatch_goes_around_the_router_only_without_middlewares(echo):
     assert dispatch(app, through_router) is not through_router
     app.middlewares.append(web.normalize_path_middleware())
     assert dispatch(app, through_router) is through_router
+
+
+async def expect_continue(port: int, headers: dict[str, str], body: bytes) -> tuple[bytes, bytes]:
+    """Send a POST's head with ``Expect: 100-continue`` and wait, as curl does; send the body
+    only after a ``100 Continue``. Returns (the first answer's status line, the final body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(
+        f"POST /v2/time_entries HTTP/1.1\r\nHost: x\r\n{head}Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode()
+    )
+    first = await asyncio.wait_for(reader.readline(), 5)
+    if b" 100 " in first:
+        await reader.readline()  # the blank line after the interim answer
+        writer.write(body)
+        await reader.readline()  # the final status line
+    # The final answer, read by its Content-Length: the connection may stay open a while,
+    # as aiohttp lingers for a body that was announced but never sent.
+    length = 0
+    while (line := await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    answer = await asyncio.wait_for(reader.readexactly(length), 5)
+    writer.close()
+    return first.strip(), answer
+
+
+async def test_expect_continue_is_withheld_from_what_the_headers_refuse(echo, start_gateway):
+    url, _ = await start_gateway(Settings(upstream=echo.origin, max_body=10_000))
+    port = int(url.rsplit(":", 1)[1])
+    body = b'{"notes": "' + b"x" * 2000 + b'"}'
+    no_agent = {k: v for k, v in H.items() if k != "User-Agent"}
+    first, answer = await expect_continue(port, no_agent, body)
+    assert first.startswith(b"HTTP/1.1 400")  # no 100 first: the body was never invited
+    assert json.loads(answer)["error"] == "missing_user_agent"
+    no_token = {k: v for k, v in H.items() if k != "Authorization"}
+    first, answer = await expect_continue(port, no_token, body)
+    assert (first[9:12], json.loads(answer)["error"]) == (b"401", "invalid_token")
+    first, answer = await expect_continue(port, H, b'{"notes": "' + b"x" * 20_000 + b'"}')
+    assert (first[9:12], json.loads(answer)["error"]) == (b"413", "body_too_large")
+    assert echo.seen == []
+    first, answer = await expect_continue(port, H, body)
+    assert first == b"HTTP/1.1 100 Continue"
+    assert base64.b64decode(echo.seen[-1]["body_b64"]) == body
