@@ -420,7 +420,7 @@ class ProxyHandler:
             return
         if isinstance(self._check(request, route, managed[1], b""), Reject):
             return
-        await default_expect_handler(request)
+        await default_expect_handler(request)  # the router's own (private, same across 3.x)
 
     def _account(
         self,
