@@ -53,7 +53,7 @@ class UpstreamTransport:
         # are kept by ``handle`` instead, with one timer for a buffered answer.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout)
         # No skip_auto_headers: a caller's User-Agent is always there (the policy requires or
-        # injects one), and aiohttp's default Accept-Encoding is wanted (see proxy.py).
+        # injects one), and aiohttp's default Accept-Encoding is wanted (see web/inbound.py).
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,

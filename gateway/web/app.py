@@ -28,8 +28,9 @@ from gateway.telemetry.metrics import Metrics
 from gateway.transports.replay import Origins, Player, ReplayTransport
 from gateway.transports.upstream import UpstreamConfig, UpstreamTransport
 from gateway.web import admin, cache_admin, cassettes_admin, keys, quota_admin
+from gateway.web.inbound import id_generator
 from gateway.web.own import add_own_routes, answering_request_id
-from gateway.web.proxy import ProxyHandler, id_generator, not_found
+from gateway.web.proxy import ProxyHandler, not_found
 from gateway.web.quota_setup import install_quota
 from gateway.web.server import handler_args
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiohttp import web
 
 from gateway.core.headers import bearer_token
-from gateway.web.proxy import request_id_of
+from gateway.web.inbound import request_id_of
 from gateway.web.respond import json_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
