@@ -47,10 +47,9 @@ from gateway.stores.cache import (
     MemoryStore,
     MemoryTier,
     Prefixes,
-    RedisOptions,
-    RedisStore,
     TierStats,
 )
+from gateway.stores.cache_redis import RedisOptions, RedisStore
 from gateway.stores.envelope import Entry
 from gateway.tasks import cancel_all, reraise_if_cancelling
 from gateway.telemetry.logging import Logger

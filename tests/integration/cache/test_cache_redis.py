@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 from gateway.settings import Settings
 from gateway.simulator.data import ACCOUNT_ID_1 as A1
 from gateway.simulator.data import ADMIN_TOKEN_1, MEMBER_TOKEN_1, headers_for
-from gateway.stores.cache import MemoryTier, RedisOptions, RedisStore
+from gateway.stores.cache import MemoryTier
+from gateway.stores.cache_redis import RedisOptions, RedisStore
 from gateway.stores.envelope import Entry
 from gateway.web.cache_admin import CACHE
 from tests.integration.cache.conftest import get
