@@ -22,7 +22,6 @@ from gateway.settings import (
     env_defaults,
 )
 from gateway.web.app import create_app, resolve_policy
-from gateway.web.server import ListenError
 from gateway.web.workers import run_server, run_workers, workers_problem
 
 Command = Callable[[argparse.Namespace], int]
@@ -178,12 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if settings.workers > 1:
         return run_workers(settings, lambda: run_server(settings))
-    try:
-        run_server(settings)
-    except ListenError as exc:
-        print(f"harvest-gateway: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    return 0
+    return run_server(settings)
 
 
 def cmd_hash_key(args: argparse.Namespace) -> int:

@@ -50,31 +50,33 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-def run_server(settings: Settings) -> None:
-    """Serve one app in this process until SIGINT/SIGTERM."""
+def run_server(settings: Settings) -> int:
+    """Serve one app in this process until SIGINT/SIGTERM; the exit status (1: it could not
+    listen, said in one line)."""
     app = create_app(settings)
     tune_gc()
-    if settings.uvloop:
-        import uvloop
+    try:
+        if settings.uvloop:
+            import uvloop
 
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(app, settings))
-    else:
-        asyncio.run(serve(app, settings))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(serve(app, settings))
+        else:
+            asyncio.run(serve(app, settings))
+    except ListenError as exc:
+        print(f"harvest-gateway: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    return 0
 
 
-def run_workers(settings: Settings, work: Callable[[], None]) -> int:
+def run_workers(settings: Settings, work: Callable[[], int]) -> int:
     """Fork ``settings.workers`` children running ``work``; forward SIGINT/SIGTERM; reap them."""
     children: list[int] = []
     for _ in range(settings.workers):
         pid = os.fork()
         if pid == 0:  # the child: serve, then leave without running the parent's cleanups
-            code = 0
             try:
-                work()
-            except ListenError as exc:
-                print(f"harvest-gateway: {exc}", file=sys.stderr)  # noqa: T201
-                code = 1
+                code = work()
             except BaseException:
                 import traceback
 
