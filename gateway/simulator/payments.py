@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 
+from .catalog import next_id
 from .context import Ctx, as_int, parse_date
 from .data import Record
 from .responses import Reply, forbidden, json_reply, not_found, unprocessable
@@ -38,7 +39,7 @@ def record_payment(ctx: Ctx, m: re.Match[str]) -> Reply:
         return unprocessable("Paid date is not a valid date")
     user = cols["users"][ctx.grant.user_id]
     now = ctx.now_iso()
-    payment_id = max(cols["invoice_payments"], default=invoice["id"] * 10) + 1
+    payment_id = next_id(ctx, "invoice_payments")
     payment: Record = {
         "id": payment_id, "amount": amount, "paid_at": now, "paid_date": day.isoformat(),
         "recorded_by": f"{user['first_name']} {user['last_name']}",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,16 +34,20 @@ class Route:
     is_report: bool = False
 
 
+def _listed(ctx: Ctx, coll: Collection, records: Iterable[Record], path: str) -> Reply:
+    """``records`` of ``coll`` as a list at ``path``: filtered by the query, newest first,
+    paginated."""
+    keep = build_filter(ctx.query)
+    items = ordered(coll.name, (r for r in records if keep(r)))
+    return json_reply(paginate(coll.name, items, ctx.query, ctx.url(path),
+                               cursor_capable=coll.cursor))  # fmt: skip
+
+
 def list_handler(coll: Collection) -> Handler:
     def handle(ctx: Ctx, _m: re.Match[str]) -> Reply:
         if coll.admin_only_read and not ctx.is_admin:
             return forbidden()
-        keep = build_filter(ctx.query)
-        items = ordered(coll.name, (r for r in visible(ctx, coll) if keep(r)))
-        envelope = paginate(
-            coll.name, items, ctx.query, ctx.url(coll.name), cursor_capable=coll.cursor
-        )
-        return json_reply(envelope)
+        return _listed(ctx, coll, visible(ctx, coll), coll.name)
 
     return handle
 
@@ -83,12 +87,8 @@ def scoped_list_handler(
         parent = as_int(m.group("parent"))
         if parent not in ctx.data.collections[parent_name]:
             return not_found()
-        keep = build_filter(ctx.query)
-        mine = (r for r in visible(ctx, coll) if parent_of(ctx, r) == parent and keep(r))
-        path = f"{parent_name}/{parent}/{suffix}"
-        envelope = paginate(coll.name, ordered(coll.name, mine), ctx.query, ctx.url(path),
-                            cursor_capable=coll.cursor)  # fmt: skip
-        return json_reply(envelope)
+        mine = (r for r in visible(ctx, coll) if parent_of(ctx, r) == parent)
+        return _listed(ctx, coll, mine, f"{parent_name}/{parent}/{suffix}")
 
     return handle
 
