@@ -234,17 +234,12 @@ class ProxyHandler:
     ) -> Exchange | Reject:
         """The request validated as Harvest would, as an ``Exchange``, or why it is rejected."""
         settings, policy = self.settings, self.policy
-        managed = self.managed_headers(request, route)
-        if isinstance(managed, Reject):
-            return managed
-        grant, given = managed
+        head = self._head_verdict(request, route)
+        if isinstance(head, Reject):
+            return head
+        grant, given = head
         body = b""
         if request.body_exists:
-            # What the headers refuse is refused before the body is read (or, behind
-            # Expect: 100-continue, sent: see ``expect``).
-            early = self._check(request, route, given, b"")
-            if isinstance(early, Reject):
-                return early
             body = await read_body(request, settings.max_body, settings.client_timeout)
         verdict = self._check(request, route, given, body)
         if isinstance(verdict, Reject):
@@ -272,6 +267,18 @@ class ProxyHandler:
             public_origin=public_origin(request, settings),
         )
 
+    def _head_verdict(
+        self, request: web.Request, route: Route
+    ) -> tuple[Grant | None, CIMultiDictProxy[str] | CIMultiDict[str]] | Reject:
+        """What the request's head alone refuses (the gateway key in managed mode, Harvest's
+        header checks), decided before any body is read or, behind Expect: 100-continue,
+        sent; else the grant and the headers to check the body with."""
+        managed = self.managed_headers(request, route)
+        if isinstance(managed, Reject) or not request.body_exists:
+            return managed  # without a body, the full check below is the same check
+        early = self._check(request, route, managed[1], b"")
+        return early if isinstance(early, Reject) else managed
+
     def _check(
         self,
         request: web.Request,
@@ -296,13 +303,10 @@ class ProxyHandler:
             route = route_of(request)
         except GatewayError:
             return
-        managed = self.managed_headers(request, route)
-        if isinstance(managed, Reject):
-            return
         length = request.content_length
         if length is not None and length > self.settings.max_body:
-            return
-        if isinstance(self._check(request, route, managed[1], b""), Reject):
+            return  # read_body's 413
+        if isinstance(self._head_verdict(request, route), Reject):
             return
         await default_expect_handler(request)  # the router's own (private, same across 3.x)
 
